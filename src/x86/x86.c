@@ -183,6 +183,21 @@ static void pic_kick(void *opaque)
 	}
 }
 
+/* Whether some vCPU takes PIC interrupts (decides what ICW1 acks). */
+static bool pic_accepts(void *opaque)
+{
+	struct x86_vm *xvm = opaque;
+	uint32_t n = virq_vm_nr_vcpus(xvm->vm);
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct x86_vcpu *xv = xvcpu_at(xvm, i);
+
+		if (xv->apic && x86_lapic_accept_pic_intr(xv->apic))
+			return true;
+	}
+	return false;
+}
+
 static void pic_acked(void *opaque, int irq)
 {
 	struct x86_vm *xvm = opaque;
@@ -362,7 +377,8 @@ static void x86_vm_destroy(struct virq_vm *vm)
 static int create_irqchip(struct virq_vm *vm)
 {
 	struct x86_vm *xvm = x86_vm_of(vm);
-	struct x86_pic_hooks ph = { .opaque = xvm, .kick = pic_kick, .acked = pic_acked };
+	struct x86_pic_hooks ph = { .opaque = xvm, .kick = pic_kick, .acked = pic_acked,
+				  .accepts = pic_accepts };
 	struct x86_ioapic_hooks ih = {
 		.opaque = xvm,
 		.deliver = ioapic_deliver,
@@ -456,15 +472,19 @@ static int set_irqchip(struct x86_vm *xvm, void *argp)
 	case KVM_IRQCHIP_PIC_MASTER:
 	case KVM_IRQCHIP_PIC_SLAVE:
 		x86_pic_set_state(xvm->pic, (int)chip.chip_id, &chip.chip.pic);
-		return 0;
+		break;
 	case KVM_IRQCHIP_IOAPIC:
 		x86_ioapic_set_state(xvm->ioapic, &chip.chip.ioapic);
 		rtc_restore_all(xvm);
 		x86_request_scan_ioapic(xvm);
-		return 0;
+		break;
 	default:
+		/* The kernel re-evaluates the PIC output even for a bad id. */
+		x86_pic_update_irq(xvm->pic);
 		return -EINVAL;
 	}
+	x86_pic_update_irq(xvm->pic);
+	return 0;
 }
 
 static int set_boot_cpu_id(struct virq_vm *vm, unsigned long id)

@@ -1,7 +1,428 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * test_core.c - the architecture-free core through the KVM-ABI face:
+ * handles, dispatch errnos, VM and vCPU creation, KVM_CHECK_EXTENSION,
+ * KVM_SET_GSI_ROUTING validation (all or nothing) and KVM_IRQ_LINE sums.
+ * Expected errnos are those /dev/kvm gave on the build machine
+ * (docs/kernel-facts.md).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "testutil.h"
+#include "virq/virq.h"
+
+#define assert_errno(call, e)                     \
+	do {                                      \
+		errno = 0;                        \
+		assert_int_equal((call), -1);     \
+		assert_int_equal(errno, (e));     \
+	} while (0)
+
+static int open_vm(int *sys)
+{
+	*sys = virq_open(VIRQ_ARCH_X86);
+	assert_true(*sys >= VIRQ_HANDLE_BASE);
+	int vm = virq_ioctl(*sys, KVM_CREATE_VM, 0);
+	assert_true(vm >= VIRQ_HANDLE_BASE);
+	return vm;
+}
+
+static void test_open_arch(void **state)
+{
+	(void)state;
+	int h = virq_open(VIRQ_ARCH_HOST);
+	assert_true(h >= VIRQ_HANDLE_BASE);
+	assert_int_equal(virq_close(h), 0);
+	assert_errno(virq_open(VIRQ_ARCH_ARM), ENODEV);
+	assert_errno(virq_open(VIRQ_ARCH_IA64), ENODEV);
+	assert_errno(virq_open(VIRQ_ARCH_S390), ENODEV);
+	assert_errno(virq_open((enum virq_arch)77), EINVAL);
+}
+
+static void test_handles_never_fds(void **state)
+{
+	(void)state;
+	int fd = open("/dev/null", O_RDONLY);
+	int h = virq_open(VIRQ_ARCH_X86);
+
+	assert_true(fd >= 0);
+	assert_true(h >= VIRQ_HANDLE_BASE);
+	assert_true(h != fd);
+	/* A process descriptor is not a virq handle. */
+	assert_errno(virq_ioctl(fd, KVM_GET_API_VERSION, 0), EBADF);
+	assert_errno(virq_close(fd), EBADF);
+	assert_errno(virq_ioctl(-1, KVM_GET_API_VERSION, 0), EBADF);
+	assert_errno(virq_ioctl(VIRQ_HANDLE_BASE + (1 << 24), KVM_GET_API_VERSION, 0), EBADF);
+	/* Closed handles are dead; numbers are reused lowest-first. */
+	assert_int_equal(virq_close(h), 0);
+	assert_errno(virq_ioctl(h, KVM_GET_API_VERSION, 0), EBADF);
+	assert_errno(virq_close(h), EBADF);
+	int h2 = virq_open(VIRQ_ARCH_X86);
+	assert_int_equal(h2, h);
+	virq_close(h2);
+	close(fd);
+}
+
+static void test_system_ioctls(void **state)
+{
+	(void)state;
+	int sys = virq_open(VIRQ_ARCH_X86);
+
+	assert_int_equal(virq_ioctl(sys, KVM_GET_API_VERSION, 0), 12);
+	/* Unknown requests on the system handle: EINVAL (kvm_arch_dev_ioctl). */
+	assert_errno(virq_ioctl(sys, _IO(KVMIO, 0x7f), 0), EINVAL);
+	assert_errno(virq_ioctl(sys, _IO(0x12, 0x1), 0), EINVAL);
+	assert_errno(virq_ioctl(sys, KVM_CREATE_IRQCHIP, 0), EINVAL);
+	assert_errno(virq_ioctl(sys, KVM_CREATE_VM, 5), EINVAL);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING), 4096);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP), 1);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_SIGNAL_MSI), 1);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_SPLIT_IRQCHIP), 1);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_INJECT_STATUS), 1);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS), 1024);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPU_ID), 4096);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_X2APIC_API), 15);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_IOAPIC_POLARITY_IGNORED), 1);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_MSI_DEVID), 0);
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, 1000), 0);
+	virq_close(sys);
+}
+
+static void test_vm_dispatch(void **state)
+{
+	(void)state;
+	int sys, vm = open_vm(&sys);
+
+	/* Unknown VM requests: ENOTTY (kvm_arch_vm_ioctl). */
+	assert_errno(virq_ioctl(vm, _IO(KVMIO, 0x7f), 0), ENOTTY);
+	assert_errno(virq_ioctl(vm, _IO(0x12, 0x1), 0), ENOTTY);
+	assert_errno(virq_ioctl(vm, KVM_GET_API_VERSION, 0), ENOTTY);
+	/* A VM handle answers CHECK_EXTENSION with per-VM values. */
+	assert_int_equal(virq_ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_X2APIC_API), 11);
+	/* NULL pointers are EFAULT where the kernel copies from user. */
+	assert_errno(virq_ioctl(vm, KVM_SET_GSI_ROUTING, NULL), EFAULT);
+	assert_errno(virq_ioctl(vm, KVM_ENABLE_CAP, NULL), EFAULT);
+	assert_errno(virq_ioctl(vm, KVM_IRQ_LINE, NULL), EFAULT);
+	assert_errno(virq_ioctl(vm, KVM_SIGNAL_MSI, NULL), EFAULT);
+	/* No irqchip. */
+	struct kvm_irq_level l = { .irq = 0, .level = 1 };
+	assert_errno(virq_ioctl(vm, KVM_IRQ_LINE, &l), ENXIO);
+	struct kvm_msi m = { 0 };
+	assert_errno(virq_ioctl(vm, KVM_SIGNAL_MSI, &m), EINVAL);
+	struct kvm_irqchip c = { 0 };
+	assert_errno(virq_ioctl(vm, KVM_GET_IRQCHIP, &c), ENXIO);
+	assert_errno(virq_ioctl(vm, KVM_ENABLE_CAP, &(struct kvm_enable_cap){ .cap = 9999 }), EINVAL);
+	virq_close(vm);
+	virq_close(sys);
+}
+
+static void test_vcpu_create(void **state)
+{
+	(void)state;
+	int sys, vm = open_vm(&sys);
+
+	assert_errno(virq_ioctl(vm, KVM_CREATE_VCPU, 5000), EINVAL);
+	assert_errno(virq_ioctl(vm, KVM_CREATE_VCPU, 4096), EINVAL);
+	int v = virq_ioctl(vm, KVM_CREATE_VCPU, 4095);
+	assert_true(v >= VIRQ_HANDLE_BASE);
+	int v0 = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
+	assert_true(v0 >= VIRQ_HANDLE_BASE);
+	assert_errno(virq_ioctl(vm, KVM_CREATE_VCPU, 0), EEXIST);
+	/* vCPU handles: foreign ioctl types and unknown requests are EINVAL. */
+	assert_errno(virq_ioctl(v0, _IO(KVMIO, 0x7f), 0), EINVAL);
+	assert_errno(virq_ioctl(v0, _IO(0x12, 0x1), 0), EINVAL);
+	assert_errno(virq_ioctl(v0, KVM_CHECK_EXTENSION, 0), EINVAL);
+	/* Irqchip after vCPUs. */
+	assert_errno(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), EINVAL);
+	struct kvm_enable_cap split = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 24 } };
+	assert_errno(virq_ioctl(vm, KVM_ENABLE_CAP, &split), EEXIST);
+	/* The VM outlives its handle while vCPU handles exist. */
+	virq_close(vm);
+	assert_errno(virq_ioctl(vm, KVM_CREATE_VCPU, 1), EBADF);
+	struct kvm_mp_state mp;
+	assert_int_equal(virq_ioctl(v0, KVM_GET_MP_STATE, &mp), 0);
+	virq_close(v);
+	virq_close(v0);
+	virq_close(sys);
+}
+
+static void test_vcpu_limit(void **state)
+{
+	(void)state;
+	int sys, vm = open_vm(&sys);
+	int *h = calloc(1025, sizeof(int));
+
+	for (int i = 0; i < 1024; i++) {
+		h[i] = virq_ioctl(vm, KVM_CREATE_VCPU, i);
+		assert_true(h[i] >= VIRQ_HANDLE_BASE);
+	}
+	assert_errno(virq_ioctl(vm, KVM_CREATE_VCPU, 2000), EINVAL);
+	for (int i = 0; i < 1024; i++)
+		virq_close(h[i]);
+	free(h);
+	virq_close(vm);
+	virq_close(sys);
+}
+
+static void test_irqchip_modes(void **state)
+{
+	(void)state;
+	int sys, vm = open_vm(&sys);
+	struct kvm_enable_cap split = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 24 } };
+
+	assert_int_equal(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
+	assert_errno(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), EEXIST);
+	assert_errno(virq_ioctl(vm, KVM_ENABLE_CAP, &split), EEXIST);
+	virq_close(vm);
+
+	vm = virq_ioctl(sys, KVM_CREATE_VM, 0);
+	split.args[0] = 4097;
+	assert_errno(virq_ioctl(vm, KVM_ENABLE_CAP, &split), EINVAL);
+	split.flags = 1;
+	split.args[0] = 24;
+	assert_errno(virq_ioctl(vm, KVM_ENABLE_CAP, &split), EINVAL);
+	split.flags = 0;
+	split.args[0] = 4096;
+	assert_int_equal(virq_ioctl(vm, KVM_ENABLE_CAP, &split), 0);
+	assert_errno(virq_ioctl(vm, KVM_ENABLE_CAP, &split), EEXIST);
+	assert_errno(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), EEXIST);
+	assert_int_equal(virq_ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_X2APIC_API), 15);
+	struct kvm_irqchip c = { .chip_id = 2 };
+	assert_errno(virq_ioctl(vm, KVM_GET_IRQCHIP, &c), ENXIO);
+	assert_errno(virq_ioctl(vm, KVM_SET_IRQCHIP, &c), ENXIO);
+	/* Split irqchip is "in kernel": lines work (no routes: status -1). */
+	struct kvm_irq_level l = { .irq = 0, .level = 1 };
+	assert_int_equal(virq_ioctl(vm, KVM_IRQ_LINE_STATUS, &l), 0);
+	assert_int_equal(l.status, -1);
+	/* No vCPU at all: the MSI reaches nobody, -1 = EPERM. */
+	struct kvm_msi m = { .address_lo = 0xfee00000, .data = 0x30 };
+	assert_errno(virq_ioctl(vm, KVM_SIGNAL_MSI, &m), EPERM);
+	m.flags = 2;
+	assert_errno(virq_ioctl(vm, KVM_SIGNAL_MSI, &m), EINVAL);
+	m.flags = KVM_MSI_VALID_DEVID;
+	assert_errno(virq_ioctl(vm, KVM_SIGNAL_MSI, &m), EPERM);
+	virq_close(vm);
+	virq_close(sys);
+}
+
+static void test_x2apic_api(void **state)
+{
+	(void)state;
+	int sys;
+
+	for (int mode = 0; mode < 3; mode++) {
+		int vm = open_vm(&sys);
+		struct kvm_enable_cap split = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 24 } };
+
+		if (mode == 1)
+			assert_int_equal(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
+		if (mode == 2)
+			assert_int_equal(virq_ioctl(vm, KVM_ENABLE_CAP, &split), 0);
+		for (int b = 0; b < 6; b++) {
+			struct kvm_enable_cap xa = { .cap = KVM_CAP_X2APIC_API, .args = { 1ull << b } };
+			bool ok = b == 0 || b == 1 || b == 3 || (b == 2 && mode == 2);
+
+			if (ok)
+				assert_int_equal(virq_ioctl(vm, KVM_ENABLE_CAP, &xa), 0);
+			else
+				assert_errno(virq_ioctl(vm, KVM_ENABLE_CAP, &xa), EINVAL);
+		}
+		struct kvm_enable_cap both = { .cap = KVM_CAP_X2APIC_API, .args = { 12 } };
+		assert_errno(virq_ioctl(vm, KVM_ENABLE_CAP, &both), EINVAL);
+		virq_close(vm);
+		virq_close(sys);
+	}
+}
+
+/* A routing table built from entries on the stack. */
+struct routing {
+	struct kvm_irq_routing hdr;
+	struct kvm_irq_routing_entry e[64];
+};
+
+static struct kvm_irq_routing_entry chip_entry(uint32_t gsi, uint32_t chip, uint32_t pin)
+{
+	struct kvm_irq_routing_entry e = { .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP };
+
+	e.u.irqchip.irqchip = chip;
+	e.u.irqchip.pin = pin;
+	return e;
+}
+
+static struct kvm_irq_routing_entry msi_entry(uint32_t gsi, uint32_t lo, uint32_t hi, uint32_t data)
+{
+	struct kvm_irq_routing_entry e = { .gsi = gsi, .type = KVM_IRQ_ROUTING_MSI };
+
+	e.u.msi.address_lo = lo;
+	e.u.msi.address_hi = hi;
+	e.u.msi.data = data;
+	return e;
+}
+
+static int set_routing(int vm, struct routing *r, uint32_t nr)
+{
+	r->hdr.nr = nr;
+	r->hdr.flags = 0;
+	return virq_ioctl(vm, KVM_SET_GSI_ROUTING, r);
+}
+
+static int line_status(int vm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
+
+	assert_int_equal(virq_ioctl(vm, KVM_IRQ_LINE_STATUS, &l), 0);
+	return l.status;
+}
+
+static void test_routing_validation(void **state)
+{
+	(void)state;
+	int sys, vm = open_vm(&sys);
+	struct routing *r = calloc(1, sizeof(*r) + 4100 * sizeof(struct kvm_irq_routing_entry));
+
+	/* Without an irqchip. */
+	r->e[0] = msi_entry(30, 0xfee00000, 0, 0x40);
+	assert_errno(set_routing(vm, r, 1), EINVAL);
+	assert_int_equal(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
+	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
+
+	/* Header checks. */
+	r->hdr.nr = 4097;
+	assert_errno(virq_ioctl(vm, KVM_SET_GSI_ROUTING, r), EINVAL);
+	r->hdr.nr = 1;
+	r->hdr.flags = 1;
+	assert_errno(virq_ioctl(vm, KVM_SET_GSI_ROUTING, r), EINVAL);
+
+	/* Entry checks, each of which must leave the default table in force. */
+	struct kvm_irq_routing_entry bad[] = {
+		msi_entry(4096, 0xfee00000, 0, 0),     /* gsi range */
+		chip_entry(1, KVM_IRQCHIP_PIC_MASTER, 8), /* PIC pin range */
+		chip_entry(1, KVM_IRQCHIP_PIC_SLAVE, 8),
+		chip_entry(1, KVM_IRQCHIP_IOAPIC, 24),
+		chip_entry(1, 3, 0),                   /* unknown chip */
+		{ .gsi = 1, .type = KVM_IRQ_ROUTING_S390_ADAPTER },
+		{ .gsi = 1, .type = KVM_IRQ_ROUTING_HV_SINT },
+		{ .gsi = 1, .type = KVM_IRQ_ROUTING_XEN_EVTCHN },
+		{ .gsi = 1, .type = 99 },
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r->e[0] = chip_entry(5, KVM_IRQCHIP_IOAPIC, 5);
+		r->e[1] = bad[i];
+		assert_errno(set_routing(vm, r, 2), EINVAL);
+	}
+	/* Flags: MSI may carry only VALID_DEVID; others none. */
+	r->e[0] = msi_entry(30, 0xfee00000, 0, 0x40);
+	r->e[0].flags = KVM_MSI_VALID_DEVID;
+	assert_int_equal(set_routing(vm, r, 1), 0);
+	r->e[0].flags = 2;
+	assert_errno(set_routing(vm, r, 1), EINVAL);
+	r->e[0] = chip_entry(1, KVM_IRQCHIP_IOAPIC, 1);
+	r->e[0].flags = 1;
+	assert_errno(set_routing(vm, r, 1), EINVAL);
+	/* Duplicates: IRQCHIP routes only on different chips; anything else alone. */
+	r->e[0] = chip_entry(3, KVM_IRQCHIP_IOAPIC, 3);
+	r->e[1] = chip_entry(3, KVM_IRQCHIP_IOAPIC, 4);
+	assert_errno(set_routing(vm, r, 2), EINVAL);
+	r->e[1] = msi_entry(3, 0xfee00000, 0, 0x40);
+	assert_errno(set_routing(vm, r, 2), EINVAL);
+	r->e[0] = msi_entry(3, 0xfee00000, 0, 0x40);
+	r->e[1] = msi_entry(3, 0xfee00000, 0, 0x41);
+	assert_errno(set_routing(vm, r, 2), EINVAL);
+	r->e[0] = chip_entry(3, KVM_IRQCHIP_IOAPIC, 3);
+	r->e[1] = chip_entry(3, KVM_IRQCHIP_PIC_MASTER, 3);
+	r->e[2] = chip_entry(3, KVM_IRQCHIP_PIC_SLAVE, 3);
+	assert_int_equal(set_routing(vm, r, 3), 0);
+	/* Two GSIs on one pin are fine (the last wins for acks). */
+	r->e[0] = chip_entry(3, KVM_IRQCHIP_IOAPIC, 3);
+	r->e[1] = chip_entry(40, KVM_IRQCHIP_IOAPIC, 3);
+	assert_int_equal(set_routing(vm, r, 2), 0);
+	/* The maximum table size is accepted. */
+	for (uint32_t i = 0; i < 4096; i++)
+		r->e[i] = msi_entry(i, 0xfee00000, 0, 0x40);
+	assert_int_equal(set_routing(vm, r, 4096), 0);
+	/* nr == 0 clears the table: every GSI is unrouted. */
+	assert_int_equal(set_routing(vm, r, 0), 0);
+	assert_int_equal(line_status(vm, 4, 1), -1);
+	virq_close(vcpu);
+	virq_close(vm);
+	virq_close(sys);
+	free(r);
+}
+
+static void test_routing_all_or_nothing(void **state)
+{
+	(void)state;
+	int sys, vm = open_vm(&sys);
+	struct routing r;
+
+	assert_int_equal(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
+	/* Default routing: GSI 0-15 reach the PIC and the IOAPIC (both pins
+	 * masked at reset: each route says -1 when raised, 1 when lowered). */
+	assert_int_equal(line_status(vm, 4, 0), 2);
+	assert_int_equal(line_status(vm, 20, 0), 1);
+	assert_int_equal(line_status(vm, 24, 1), -1);
+	/* A rejected table keeps the default one. */
+	memset(&r, 0, sizeof(r));
+	r.e[0] = chip_entry(4, KVM_IRQCHIP_IOAPIC, 4);
+	r.e[1] = chip_entry(4, KVM_IRQCHIP_IOAPIC, 5);
+	assert_errno(set_routing(vm, &r, 2), EINVAL);
+	assert_int_equal(line_status(vm, 4, 0), 2);
+	/* An accepted one replaces it. */
+	assert_int_equal(set_routing(vm, &r, 1), 0);
+	assert_int_equal(line_status(vm, 4, 0), 1);
+	assert_int_equal(line_status(vm, 20, 0), -1);
+	virq_close(vm);
+	virq_close(sys);
+}
+
+static void test_split_routing(void **state)
+{
+	(void)state;
+	int sys, vm = open_vm(&sys);
+	struct kvm_enable_cap split = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 24 } };
+	struct routing r;
+
+	assert_int_equal(virq_ioctl(vm, KVM_ENABLE_CAP, &split), 0);
+	memset(&r, 0, sizeof(r));
+	r.e[0] = chip_entry(2, KVM_IRQCHIP_IOAPIC, 2);
+	assert_errno(set_routing(vm, &r, 1), EINVAL); /* IRQCHIP refused in split mode */
+	/* x2APIC format: address_hi low byte must be 0. */
+	struct kvm_enable_cap xa = { .cap = KVM_CAP_X2APIC_API, .args = { KVM_X2APIC_API_USE_32BIT_IDS } };
+	r.e[0] = msi_entry(2, 0xfee00000, 0x1, 0x40);
+	assert_int_equal(set_routing(vm, &r, 1), 0);
+	assert_int_equal(virq_ioctl(vm, KVM_ENABLE_CAP, &xa), 0);
+	assert_errno(set_routing(vm, &r, 1), EINVAL);
+	r.e[0] = msi_entry(2, 0xfee00000, 0x100, 0x40);
+	assert_int_equal(set_routing(vm, &r, 1), 0);
+	/* KVM_IRQ_LINE on a GSI routed to MSI works in split mode; no vCPU: -1. */
+	assert_int_equal(line_status(vm, 2, 1), -1);
+	int v = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
+	/* Lowering an MSI route does nothing (-1). */
+	assert_int_equal(line_status(vm, 2, 0), -1);
+	virq_close(v);
+	virq_close(vm);
+	virq_close(sys);
+}
 
 int main(void)
 {
-	return 77; /* no tests yet */
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_arch),
+		cmocka_unit_test(test_handles_never_fds),
+		cmocka_unit_test(test_system_ioctls),
+		cmocka_unit_test(test_vm_dispatch),
+		cmocka_unit_test(test_vcpu_create),
+		cmocka_unit_test(test_vcpu_limit),
+		cmocka_unit_test(test_irqchip_modes),
+		cmocka_unit_test(test_x2apic_api),
+		cmocka_unit_test(test_routing_validation),
+		cmocka_unit_test(test_routing_all_or_nothing),
+		cmocka_unit_test(test_split_routing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -729,8 +729,9 @@ static void test_auto_eoi(void **state)
 	assert_int_equal(r->ack_irq[1], 11);
 	assert_int_equal(get(r->pic, 0).isr, 0);
 	assert_int_equal(get(r->pic, 1).isr, 0);
-	/* kernel order: kick pending at the first ack's unlock, then acks,
-	 * then the final re-evaluation's kick */
+	/* the raise kicked; INTA acks 2 then 11 (lock dropped each time, no
+	 * wakeup pending), then its re-evaluation kicks: the output was
+	 * dropped at INTA */
 	assert_string_equal(r->order, "kaak");
 
 	/* AEOI with a level pin: it is requested again at once */
@@ -955,6 +956,21 @@ static void test_hooks_without_lock(void **state)
 	assert_false(x86_pic_output(r->pic));
 	outb(r->pic, 0x20, 0x64);
 	outb(r->pic, 0x20, 0x11);
+	outb(r->pic, 0x21, 0x08);
+	outb(r->pic, 0x21, 0x04);
+	outb(r->pic, 0x21, 0x03);
+
+	/* The ack runs mid-INTA, as on /dev/kvm: the master's AEOI ack of pin
+	 * 2 re-enters before the slave is acknowledged, the slave (11 still
+	 * pending) pulses the cascade pin again, and the next INTA finds a
+	 * spurious slave interrupt (the state seen with resample irqfds on
+	 * /dev/kvm, where deferring the ack until after the INTA diverged). */
+	x86_pic_set_irq(r->pic, 11, 0, 1);
+	assert_int_equal(x86_pic_read_irq(r->pic), 0x73);
+	assert_int_equal(get(r->pic, 0).irr, 0x04);
+	assert_true(x86_pic_output(r->pic));
+	assert_int_equal(x86_pic_read_irq(r->pic), 0x77);
+	assert_false(x86_pic_output(r->pic));
 	r->reenter = false;
 }
 
