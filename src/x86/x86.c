@@ -671,14 +671,15 @@ static int x86_vcpu_init(struct virq_vcpu *vcpu)
 	return 0;
 }
 
+/*
+ * Nothing to do: the LAPIC reset in vcpu_init already rebuilt the APIC map,
+ * before the vCPU was visible, so - exactly as in the kernel - a new vCPU
+ * joins the map only at the next rebuild (its first KVM_SET_LAPIC, APIC
+ * base or register change, or another vCPU's).
+ */
 static void x86_vcpu_postcreate(struct virq_vcpu *vcpu)
 {
-	struct x86_vcpu *xv = x86_vcpu_of(vcpu);
-
-	if (xv->apic) {
-		x86_apic_map_mark_dirty(xv->xvm);
-		x86_recalculate_apic_map(xv->xvm);
-	}
+	(void)vcpu;
 }
 
 static void x86_vcpu_destroy(struct virq_vcpu *vcpu)
