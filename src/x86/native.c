@@ -85,9 +85,12 @@ static int ioapic_access(int vm_fd, uint32_t offset, void *data, unsigned len, b
 		r = -EINVAL;
 	else if (!x86_irqchip_full(xvm))
 		r = -ENXIO;
-	else
+	else {
+		x86_kicks_hold(xvm);
 		r = write ? x86_ioapic_mmio_write(xvm->ioapic, offset, data, len)
 			  : x86_ioapic_mmio_read(xvm->ioapic, offset, data, len);
+		x86_kicks_release();
+	}
 	put_xvm(xvm);
 	return r;
 }
@@ -113,9 +116,12 @@ static int pio_access(int vm_fd, uint16_t port, void *data, unsigned len, bool w
 		r = -EINVAL;
 	else if (!x86_irqchip_full(xvm))
 		r = -ENXIO;
-	else
+	else {
+		x86_kicks_hold(xvm);
 		r = write ? x86_pic_pio_write(xvm->pic, port, data, len)
 			  : x86_pic_pio_read(xvm->pic, port, data, len);
+		x86_kicks_release();
+	}
 	put_xvm(xvm);
 	return r;
 }

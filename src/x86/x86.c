@@ -32,17 +32,75 @@ static struct x86_vcpu *xvcpu_at(struct x86_vm *xvm, uint32_t idx)
 	return x86_vcpu_of(xvm->vm->vcpus[idx]);
 }
 
-/* ---- calls from the chip models ----------------------------------------- */
+/* ---- kicks ---------------------------------------------------------------- */
+
+/*
+ * The IOAPIC and PIC deliver to the LAPICs with their lock held, and a
+ * delivery kicks the vCPU, which runs the VMM's callback.  The callback must
+ * be free to inject again, so kicks raised while this thread is inside a
+ * chip are queued here and sent when the outermost chip call returns.
+ */
+#define KICK_QUEUE 16
+
+static __thread struct {
+	int depth;
+	int n;
+	bool overflow;
+	struct x86_vm *xvm;
+	struct x86_vcpu *q[KICK_QUEUE];
+} kicks;
+
+static void kicks_hold(struct x86_vm *xvm)
+{
+	if (kicks.depth++ == 0) {
+		kicks.n = 0;
+		kicks.overflow = false;
+		kicks.xvm = xvm;
+	}
+}
+
+static void kicks_release(void)
+{
+	struct x86_vcpu *q[KICK_QUEUE];
+	struct x86_vm *xvm = kicks.xvm;
+	int n = kicks.n;
+	bool all = kicks.overflow;
+
+	if (--kicks.depth)
+		return;
+	memcpy(q, kicks.q, (size_t)n * sizeof(q[0]));
+	if (all) {
+		uint32_t nr = virq_vm_nr_vcpus(xvm->vm);
+
+		for (uint32_t i = 0; i < nr; i++)
+			virq_vcpu_kick(xvm->vm->vcpus[i]);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		virq_vcpu_kick(q[i]->vcpu);
+}
 
 void x86_vcpu_kick(struct x86_vcpu *xv)
 {
-	virq_vcpu_kick(xv->vcpu);
+	if (!kicks.depth) {
+		virq_vcpu_kick(xv->vcpu);
+		return;
+	}
+	for (int i = 0; i < kicks.n; i++)
+		if (kicks.q[i] == xv)
+			return;
+	if (kicks.n < KICK_QUEUE)
+		kicks.q[kicks.n++] = xv;
+	else
+		kicks.overflow = true; /* kick everyone: spurious kicks are harmless */
 }
+
+/* ---- calls from the chip models ----------------------------------------- */
 
 void x86_vcpu_inject_nmi(struct x86_vcpu *xv)
 {
 	atomic_fetch_add_explicit(&xv->nmi_queued, 1, memory_order_release);
-	virq_vcpu_kick(xv->vcpu);
+	x86_vcpu_kick(xv);
 }
 
 int x86_vcpu_request_smi(struct x86_vcpu *xv)
@@ -162,7 +220,9 @@ void x86_vcpu_ioapic_eoi(struct x86_vcpu *xv, int vector)
 		return;
 	}
 	level = (x86_lapic_reg(xv->apic, APIC_TMR + 0x10 * (vector / 32)) >> (vector % 32)) & 1;
+	kicks_hold(xvm);
 	x86_ioapic_update_eoi(xvm->ioapic, xv->vcpu->vcpu_id, directed, vector, level ? 1 : 0);
+	kicks_release();
 }
 
 /* ---- chip hooks ------------------------------------------------------------ */
@@ -241,13 +301,23 @@ static uint64_t ioapic_now(void *opaque)
 
 static int set_pic_irq(const struct virq_route *e, struct virq_vm *vm, int src, int level, bool ls)
 {
+	int r;
+
 	(void)ls;
-	return x86_pic_set_irq(x86_vm_of(vm)->pic, (int)e->irqchip.pin, src, level);
+	kicks_hold(x86_vm_of(vm));
+	r = x86_pic_set_irq(x86_vm_of(vm)->pic, (int)e->irqchip.pin, src, level);
+	kicks_release();
+	return r;
 }
 
 static int set_ioapic_irq(const struct virq_route *e, struct virq_vm *vm, int src, int level, bool ls)
 {
-	return x86_ioapic_set_irq(x86_vm_of(vm)->ioapic, (int)e->irqchip.pin, src, level, ls);
+	int r;
+
+	kicks_hold(x86_vm_of(vm));
+	r = x86_ioapic_set_irq(x86_vm_of(vm)->ioapic, (int)e->irqchip.pin, src, level, ls);
+	kicks_release();
+	return r;
 }
 
 static int set_msi(const struct virq_route *e, struct virq_vm *vm, int src, int level, bool ls)
@@ -459,15 +529,28 @@ static void rtc_restore_all(struct x86_vm *xvm)
 	}
 }
 
+static int set_irqchip_locked(struct x86_vm *xvm, struct kvm_irqchip *chip_p);
+
 static int set_irqchip(struct x86_vm *xvm, void *argp)
 {
 	struct kvm_irqchip chip;
+	int r;
 
 	if (!argp)
 		return -EFAULT;
 	memcpy(&chip, argp, sizeof(chip));
 	if (!x86_irqchip_full(xvm))
 		return -ENXIO;
+	kicks_hold(xvm);
+	r = set_irqchip_locked(xvm, &chip);
+	kicks_release();
+	return r;
+}
+
+static int set_irqchip_locked(struct x86_vm *xvm, struct kvm_irqchip *chip_p)
+{
+	struct kvm_irqchip chip = *chip_p;
+
 	switch (chip.chip_id) {
 	case KVM_IRQCHIP_PIC_MASTER:
 	case KVM_IRQCHIP_PIC_SLAVE:
@@ -624,7 +707,11 @@ static int64_t x86_poll_timers(struct virq_vm *vm)
 		}
 	}
 	if (xvm->ioapic) {
-		int64_t d = x86_ioapic_poll(xvm->ioapic, now);
+		int64_t d;
+
+		kicks_hold(xvm);
+		d = x86_ioapic_poll(xvm->ioapic, now);
+		kicks_release();
 
 		if (d < next)
 			next = d;
@@ -1045,8 +1132,11 @@ static int x86_vcpu_ack_interrupt(struct virq_vcpu *vcpu)
 	}
 	pthread_mutex_unlock(&xv->lock);
 	if (vector == -1 && xv->apic && xv->xvm->pic && x86_lapic_accept_pic_intr(xv->apic) &&
-	    x86_pic_output(xv->xvm->pic))
-		vector = x86_pic_read_irq(xv->xvm->pic);
+	    x86_pic_output(xv->xvm->pic)) {
+		kicks_hold(xv->xvm);
+		vector = x86_pic_read_irq(xv->xvm->pic) & 0xff; /* the kernel queues a u8 */
+		kicks_release();
+	}
 	if (vector == -1 && xv->apic)
 		vector = x86_lapic_get_interrupt(xv->apic);
 	return vector == -1 ? -EAGAIN : vector;
@@ -1067,6 +1157,16 @@ static int x86_vcpu_eoi(struct virq_vcpu *vcpu)
 void x86_vcpu_enter(struct x86_vcpu *xv)
 {
 	vcpu_enter(xv);
+}
+
+void x86_kicks_hold(struct x86_vm *xvm)
+{
+	kicks_hold(xvm);
+}
+
+void x86_kicks_release(void)
+{
+	kicks_release();
 }
 
 const struct virq_arch_ops virq_x86_ops = {

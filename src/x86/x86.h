@@ -237,6 +237,10 @@ bool x86_vcpu_is_bsp(const struct x86_vcpu *xv);
 /* The vCPU is about to run guest code (native calls): fire its expired
  * timers and recompute its EOI filter if asked to. */
 void x86_vcpu_enter(struct x86_vcpu *xv);
+/* Bracket a call into the IOAPIC or PIC: kicks raised inside are sent
+ * when the outermost bracket closes, after the chip dropped its lock. */
+void x86_kicks_hold(struct x86_vm *xvm);
+void x86_kicks_release(void);
 /* Redirection table or APIC map changed: recompute handled vectors. */
 void x86_request_scan_ioapic(struct x86_vm *xvm);
 

@@ -304,6 +304,62 @@ static void test_native_errors(void **state)
 	assert_int_equal(virq_lapic_read(h.v[0], 0x30, &val, 4), -EBADF);
 }
 
+struct reenter {
+	int vm;
+	int kicks;
+	int inner_status;
+};
+
+/* The VMM's callback injects again from inside a kick: virq must have
+ * dropped every chip lock by then. */
+static void reenter_cb(void *opaque, int vcpu_fd, const struct virq_event *ev)
+{
+	struct reenter *c = opaque;
+	struct kvm_irq_level l = { .irq = 17, .level = 1 };
+
+	(void)vcpu_fd;
+	if (ev->type != VIRQ_EVENT_KICK || c->kicks++)
+		return;
+	assert_int_equal(virq_ioctl(c->vm, KVM_IRQ_LINE_STATUS, &l), 0);
+	c->inner_status = l.status;
+}
+
+static void test_kick_reentry(void **state)
+{
+	(void)state;
+	struct vmh h;
+	struct reenter c = { 0 };
+	uint32_t v;
+
+	make_vm(&h, FULL, 1);
+	c.vm = h.vm;
+	v = 0x1ff;
+	assert_int_equal(virq_lapic_write(h.v[0], 0xf0, &v, 4), 0);
+	/* IOAPIC pins 16 and 17: edge, vectors 0x40/0x41, to APIC ID 0. */
+	for (uint32_t pin = 16; pin <= 17; pin++) {
+		uint32_t sel = 0x10 + 2 * pin, lo = 0x30 + pin, hi = 0;
+
+		assert_int_equal(virq_ioapic_write(h.vm, 0, &sel, 4), 0);
+		assert_int_equal(virq_ioapic_write(h.vm, 0x10, &lo, 4), 0);
+		sel++;
+		assert_int_equal(virq_ioapic_write(h.vm, 0, &sel, 4), 0);
+		assert_int_equal(virq_ioapic_write(h.vm, 0x10, &hi, 4), 0);
+	}
+	assert_int_equal(virq_vcpu_set_event_fn(h.v[0], reenter_cb, &c), 0);
+	struct kvm_irq_level l = { .irq = 16, .level = 1 };
+	assert_int_equal(virq_ioctl(h.vm, KVM_IRQ_LINE_STATUS, &l), 0);
+	assert_int_equal(l.status, 1);
+	assert_int_equal(c.inner_status, 1);
+	assert_true(c.kicks >= 2);
+	assert_int_equal(virq_vcpu_ack_interrupt(h.v[0]), 0x41);
+	/* 0x40 is in the same priority class as the in-service 0x41. */
+	assert_int_equal(virq_vcpu_ack_interrupt(h.v[0]), -EAGAIN);
+	assert_int_equal(virq_vcpu_eoi(h.v[0]), 0x41);
+	assert_int_equal(virq_vcpu_ack_interrupt(h.v[0]), 0x40);
+	assert_int_equal(virq_vcpu_set_event_fn(h.v[0], NULL, NULL), 0);
+	free_vm(&h, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_nmi_and_events),
 		cmocka_unit_test(test_irqchip_ioctl_errors),
 		cmocka_unit_test(test_native_errors),
+		cmocka_unit_test(test_kick_reentry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
