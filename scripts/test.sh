@@ -16,7 +16,8 @@ run_suite() {	# $1 = build dir, rest = meson options
 
 status=0
 run_suite build-test -Dwerror=true || status=1
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+ASAN_OPTIONS=detect_leaks=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$(pwd)/tests/ubsan.supp \
 	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true || status=1
 
 python3 - build-test build-asan <<'PY'

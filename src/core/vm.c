@@ -62,6 +62,7 @@ int virq_vm_create(const struct virq_arch_ops *arch, unsigned long type)
 	if (!r)
 		r = arch->vm_init(vm, type);
 	if (r) {
+		virq_ack_notifiers_destroy(vm);
 		free(vm->vcpus);
 		pthread_mutex_destroy(&vm->lock);
 		free(vm);

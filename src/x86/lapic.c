@@ -196,12 +196,14 @@ static int find_highest_vector(struct x86_lapic *apic, uint32_t base)
 	return -1;
 }
 
-static int count_vectors(struct x86_lapic *apic, uint32_t base)
+/* count_vectors() returns a u8 in the kernel: a full ISR (256 bits, only
+ * reachable through KVM_SET_LAPIC) counts as 0 and then looks empty. */
+static uint8_t count_vectors(struct x86_lapic *apic, uint32_t base)
 {
-	int n = 0;
+	uint8_t n = 0;
 
 	for (uint32_t i = 0; i < 8; i++)
-		n += __builtin_popcount(reg_get(apic, base + 0x10 * i));
+		n = (uint8_t)(n + __builtin_popcount(reg_get(apic, base + 0x10 * i)));
 	return n;
 }
 
@@ -328,7 +330,8 @@ static void clear_isr(struct x86_lapic *apic, int vec)
 	if (!vec_test(apic, APIC_ISR, (uint32_t)vec))
 		return;
 	vec_clear(apic, APIC_ISR, (uint32_t)vec);
-	apic->isr_count--;
+	if (apic->isr_count > 0)
+		apic->isr_count--;
 	apic->highest_isr_cache = -1;
 }
 
@@ -1020,14 +1023,20 @@ int x86_lapic_set_state(struct x86_lapic *apic, const struct kvm_lapic_state *s)
 	memcpy(words, s->regs, sizeof(words));
 
 	pthread_mutex_lock(&apic->lock);
-	/* kvm_apic_state_fixup(set = true), validated before anything changes
-	 * (the kernel applies SPIV first and keeps it even on -EINVAL). */
+	/*
+	 * SPIV goes first, as in kvm_apic_set_state(), and stays even when
+	 * kvm_apic_state_fixup() then refuses the state: a failing
+	 * KVM_SET_LAPIC is not all-or-nothing in the kernel (measured: a
+	 * rejected state with SPIV 0x1ff leaves SPIV 0x1ff, nothing else).
+	 */
+	set_spiv(apic, words[APIC_SPIV / 4], &post);
 	if (x2apic_mode(apic)) {
 		uint32_t x2apic_id = vcpu_id(apic);
 
 		if (apic->xv->xvm->x2apic_format) {
 			if (words[APIC_ID / 4] != x2apic_id) {
 				pthread_mutex_unlock(&apic->lock);
+				run_post(apic, &post);
 				return -EINVAL;
 			}
 		} else {
@@ -1039,13 +1048,18 @@ int x86_lapic_set_state(struct x86_lapic *apic, const struct kvm_lapic_state *s)
 		words[APIC_ICR / 4 + 1] = words[APIC_ICR2 / 4];
 	}
 
-	set_spiv(apic, words[APIC_SPIV / 4], &post);
 	for (unsigned i = 0; i < LAPIC_REG_WORDS; i++)
 		reg_set(apic, i * 4, words[i]);
 
 	map_dirty(apic, &post);
 	set_version(apic);
-	recompute_caches(apic);
+	/*
+	 * As in kvm_apic_set_state(), the PPR is computed before the ISR
+	 * caches are rebuilt (kvm_apic_update_apicv() comes later), i.e. from
+	 * the previous state's isr_count / highest_isr_cache.  kvm: a SET of
+	 * TPR 0x5a5a5a5a and ISR 0x5a5a5a5a.. over an empty ISR reads back
+	 * PPR 0x5a, not 0xf0.  The next has_interrupt recomputes it.
+	 */
 	update_ppr(apic, NULL);
 
 	now = now_ns(apic);
@@ -1055,6 +1069,7 @@ int x86_lapic_set_state(struct x86_lapic *apic, const struct kvm_lapic_state *s)
 	update_divide_count(apic);
 	start_timer(apic, APIC_TMCCT, now);
 	reg_set(apic, APIC_TMCCT, 0);
+	recompute_caches(apic);
 	atomic_store_explicit(&apic->arb_prio, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&apic->lock);
 
@@ -1267,8 +1282,11 @@ int x86_lapic_accept_irq(struct x86_lapic *apic, const struct x86_irq *irq,
 		break;
 
 	case APIC_DM_SMI:
-		result = 1;
-		x86_vcpu_request_smi(xv);
+		/* kvm_inject_smi() fails without SMM support: not accepted. */
+		if (x86_vcpu_request_smi(xv) == 0) {
+			x86_vcpu_kick(xv);
+			result = 1;
+		}
 		break;
 
 	case APIC_DM_NMI:
@@ -1371,6 +1389,19 @@ int x86_lapic_eoi(struct x86_lapic *apic)
 bool x86_lapic_latched_init(struct x86_lapic *apic)
 {
 	return atomic_load_explicit(&apic->pending_events, memory_order_acquire) & LAPIC_INIT;
+}
+
+void x86_lapic_set_latched_init(struct x86_lapic *apic, bool latched)
+{
+	if (latched)
+		atomic_fetch_or_explicit(&apic->pending_events, LAPIC_INIT, memory_order_release);
+	else
+		atomic_fetch_and_explicit(&apic->pending_events, ~LAPIC_INIT, memory_order_release);
+}
+
+void x86_lapic_set_sipi_vector(struct x86_lapic *apic, uint32_t vector)
+{
+	atomic_store_explicit(&apic->sipi_vector, vector, memory_order_relaxed);
 }
 
 bool x86_lapic_take_init(struct x86_lapic *apic)

@@ -36,8 +36,10 @@ void x86_lapic_update_cpuid(struct x86_lapic *apic);
 void x86_lapic_set_phys_bits(struct x86_lapic *apic, unsigned bits);
 void x86_lapic_set_tsc_khz(struct x86_lapic *apic, uint32_t khz);
 
-/* KVM_GET_LAPIC / KVM_SET_LAPIC: 0 or -errno (SET validates first and
- * changes nothing on failure). */
+/* KVM_GET_LAPIC / KVM_SET_LAPIC: 0 or -errno.  Like the kernel, SET
+ * applies SPIV before it validates, so a refused state (-EINVAL: x2APIC
+ * ID mismatch with KVM_X2APIC_API_USE_32BIT_IDS) still changes SPIV and
+ * nothing else (docs/kernel-facts.md section 9). */
 int x86_lapic_get_state(struct x86_lapic *apic, struct kvm_lapic_state *s);
 int x86_lapic_set_state(struct x86_lapic *apic, const struct kvm_lapic_state *s);
 
@@ -71,6 +73,9 @@ int x86_lapic_eoi(struct x86_lapic *apic);
 /* Pending INIT / SIPI (kvm apic->pending_events); sipi vector via *vec. */
 bool x86_lapic_latched_init(struct x86_lapic *apic);
 bool x86_lapic_take_init(struct x86_lapic *apic);
+/* KVM_SET_VCPU_EVENTS: smi.latched_init and sipi_vector. */
+void x86_lapic_set_latched_init(struct x86_lapic *apic, bool latched);
+void x86_lapic_set_sipi_vector(struct x86_lapic *apic, uint32_t vector);
 bool x86_lapic_take_sipi(struct x86_lapic *apic, uint8_t *vec);
 
 /* Timers: fire what has expired by @now; returns ns to the next deadline

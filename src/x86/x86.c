@@ -660,6 +660,7 @@ static int x86_check_extension(struct virq_vm *vm, long cap)
 	case KVM_CAP_IOAPIC_POLARITY_IGNORED:
 	case KVM_CAP_SET_BOOT_CPU_ID:
 	case KVM_CAP_EXT_CPUID:
+	case KVM_CAP_USER_NMI:
 		return 1;
 	case KVM_CAP_X2APIC_API: {
 		int r = (int)X2APIC_API_VALID_FLAGS;
@@ -739,6 +740,7 @@ static int x86_vcpu_init(struct virq_vcpu *vcpu)
 	pthread_mutex_init(&xv->lock, NULL);
 	xv->pending_external_vector = -1;
 	xv->highest_stale_pending_ioapic_eoi = -1;
+	xv->maxphyaddr = 36;
 	xv->scan_gen = atomic_load(&xvm->scan_gen) - 1; /* scan on first use */
 	vcpu->arch_vcpu = xv;
 	xv->apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
@@ -930,8 +932,10 @@ static int vcpu_set_events(struct x86_vcpu *xv, void *argp)
 	}
 	xv->nmi_masked = ev.nmi.masked;
 	pthread_mutex_unlock(&xv->lock);
-	/* INTEGRATE: sipi_vector and latched INIT go to the LAPIC once its
-	 * setters exist. */
+	if ((ev.flags & KVM_VCPUEVENT_VALID_SIPI_VECTOR) && xv->apic)
+		x86_lapic_set_sipi_vector(xv->apic, ev.sipi_vector);
+	if ((ev.flags & KVM_VCPUEVENT_VALID_SMM) && xv->apic)
+		x86_lapic_set_latched_init(xv->apic, ev.smi.latched_init);
 	x86_vcpu_kick(xv);
 	return 0;
 }
@@ -964,8 +968,10 @@ static int msr_set(struct x86_vcpu *xv, uint32_t index, uint64_t data)
 				x86_recalculate_apic_map(xv->xvm);
 			return r;
 		}
-		/* kvm_apic_set_base() without a LAPIC: only the value checks. */
-		if (data & (0x2ffull | (xv->cpuid_x2apic ? 0 : MSR_IA32_APICBASE_EXTD) | (~0ull << 52)))
+		/* kvm_apic_set_base() without a LAPIC: only the value checks;
+		 * bits at and above MAXPHYADDR are reserved. */
+		if (data & (0x2ffull | (xv->cpuid_x2apic ? 0 : MSR_IA32_APICBASE_EXTD) |
+			    (~0ull << xv->maxphyaddr)))
 			return 1;
 		if ((data & (MSR_IA32_APICBASE_ENABLE | MSR_IA32_APICBASE_EXTD)) == MSR_IA32_APICBASE_EXTD)
 			return 1;
@@ -1014,6 +1020,7 @@ static int vcpu_set_cpuid2(struct x86_vcpu *xv, void *argp)
 	struct kvm_cpuid2 hdr;
 	const struct kvm_cpuid_entry2 *e;
 	bool x2apic = false, tscd = false;
+	uint32_t max_ext = 0, phys = 0;
 
 	if (!argp)
 		return -EFAULT;
@@ -1026,11 +1033,19 @@ static int vcpu_set_cpuid2(struct x86_vcpu *xv, void *argp)
 			x2apic = e[i].ecx & CPUID1_ECX_X2APIC;
 			tscd = e[i].ecx & CPUID1_ECX_TSC_DEADLINE;
 		}
+		if (e[i].function == 0x80000000)
+			max_ext = e[i].eax;
+		if (e[i].function == 0x80000008)
+			phys = e[i].eax & 0xff;
 	}
 	xv->cpuid_x2apic = x2apic;
 	xv->cpuid_tsc_deadline = tscd;
-	if (xv->apic)
+	/* cpuid_query_maxphyaddr(): 36 unless leaf 0x80000008 is present. */
+	xv->maxphyaddr = (max_ext >= 0x80000008 && phys >= 12 && phys <= 64) ? (uint8_t)phys : 36;
+	if (xv->apic) {
+		x86_lapic_set_phys_bits(xv->apic, xv->maxphyaddr);
 		x86_lapic_update_cpuid(xv->apic);
+	}
 	return 0;
 }
 

@@ -169,6 +169,7 @@ struct x86_vcpu {
 	/* CPUID bits that change interrupt behaviour (from KVM_SET_CPUID2). */
 	bool cpuid_x2apic;       /* leaf 1 ECX bit 21 */
 	bool cpuid_tsc_deadline; /* leaf 1 ECX bit 24 */
+	uint8_t maxphyaddr;      /* leaf 0x80000008 EAX[7:0], 36 without it */
 
 	/* Event state: KVM_INTERRUPT, KVM_NMI, KVM_GET/SET_VCPU_EVENTS. */
 	pthread_mutex_t lock;

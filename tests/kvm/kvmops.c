@@ -72,6 +72,9 @@ static int virq_b_ioctl(int fd, unsigned long req, void *arg)
 	if (kvm_backend_virq_linked())
 		return virq_ioctl(fd, req, arg);
 #endif
+	(void)fd;
+	(void)req;
+	(void)arg;
 	errno = ENOSYS;
 	return -1;
 }
@@ -82,6 +85,7 @@ static int virq_b_close(int fd)
 	if (kvm_backend_virq_linked())
 		return virq_close(fd);
 #endif
+	(void)fd;
 	errno = ENOSYS;
 	return -1;
 }

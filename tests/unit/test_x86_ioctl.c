@@ -235,6 +235,16 @@ static void test_nmi_and_events(void **state)
 		after = get_events(h.v[0]);
 		assert_int_equal(after.exception.injected, 0);
 		assert_int_equal(after.exception.nr, 3);
+		/* A latched INIT round-trips only with an in-kernel LAPIC. */
+		e.flags |= KVM_VCPUEVENT_VALID_SMM;
+		e.smi.latched_init = 1;
+		assert_int_equal(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &e), 0);
+		after = get_events(h.v[0]);
+		assert_int_equal(after.smi.latched_init, mode == NONE ? 0 : 1);
+		e.smi.latched_init = 0;
+		assert_int_equal(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &e), 0);
+		after = get_events(h.v[0]);
+		assert_int_equal(after.smi.latched_init, 0);
 		free_vm(&h, 1);
 	}
 }
