@@ -189,8 +189,12 @@ struct virq_event {
 
 /**
  * The notification callback.  It runs on the thread that caused the event
- * (an injecting thread, a timer poll, the vCPU's own thread) with no virq
- * lock held; it may call back into virq, but must not close the vCPU.
+ * (an injecting thread, a timer poll, the vCPU's own thread) with no
+ * device lock held, so it may inject (KVM_IRQ_LINE, KVM_SIGNAL_MSI) or
+ * read state.  It may be inside an injection's read-side section, so it
+ * must not call what waits for injections to drain: virq_close(),
+ * KVM_SET_GSI_ROUTING, KVM_CREATE_IRQCHIP or virq_vcpu_set_event_fn().
+ * Typically it writes an eventfd or signals the vCPU thread.
  */
 typedef void (*virq_event_fn)(void *opaque, int vcpu_fd, const struct virq_event *ev);
 
