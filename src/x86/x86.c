@@ -121,6 +121,7 @@ void x86_request_scan_ioapic(struct x86_vm *xvm)
 
 struct scan_ctx {
 	struct x86_vcpu *xv;
+	bool track_stale; /* a vCPU scan, not RTC tracking */
 };
 
 static bool scan_match(void *opaque, uint32_t dest_id, uint32_t dest_mode)
@@ -130,11 +131,18 @@ static bool scan_match(void *opaque, uint32_t dest_id, uint32_t dest_mode)
 	return x86_apic_match_dest(c->xv->xvm, c->xv->apic, NULL, APIC_DEST_NOSHORT, dest_id, dest_mode);
 }
 
+/* Asked only when the destination does not match: a vector still pending
+ * from the previous routing, whose EOI must be intercepted once more
+ * (kvm_scan_ioapic_irq's highest_stale_pending_ioapic_eoi). */
 static bool scan_pending_eoi(void *opaque, int vector)
 {
 	struct scan_ctx *c = opaque;
 
-	return x86_lapic_pending_eoi(c->xv->apic, vector);
+	if (!x86_lapic_pending_eoi(c->xv->apic, vector))
+		return false;
+	if (c->track_stale && vector > c->xv->highest_stale_pending_ioapic_eoi)
+		c->xv->highest_stale_pending_ioapic_eoi = vector;
+	return true;
 }
 
 static void set_vec(uint64_t *bm, unsigned v)
@@ -184,7 +192,7 @@ static void vcpu_sync_scan(struct x86_vcpu *xv)
 {
 	struct x86_vm *xvm = xv->xvm;
 	unsigned int gen = atomic_load_explicit(&xvm->scan_gen, memory_order_acquire);
-	struct scan_ctx c = { .xv = xv };
+	struct scan_ctx c = { .xv = xv, .track_stale = true };
 
 	if (!xv->apic || gen == xv->scan_gen)
 		return;

@@ -5,6 +5,8 @@
  * (kernel 6.18) with KVM_IRQ_LINE_STATUS and KVM_GET/SET_IRQCHIP.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -387,6 +389,62 @@ static void test_mmio_bad_access(void **state)
 	assert_int_equal(x86_ioapic_mmio_write(s, 0x10, buf + 1, 4), 0);
 	assert_int_equal(x86_ioapic_mmio_read(s, 0x10, buf + 3, 4), 0);
 	assert_memory_equal(buf + 3, &(uint32_t){ 0x10012 }, 4);
+}
+
+/* The access sequence a 32-bit guest ran against the kernel's IOAPIC
+ * (kvm: every value below was read back by the guest). */
+static void test_mmio_guest_sequence(void **state)
+{
+	struct x86_ioapic *s = *state;
+	struct kvm_ioapic_state k;
+	uint32_t v;
+	uint16_t h;
+	uint8_t b;
+
+	wr32(s, 0x00, 0x10);
+	b = 0x77;
+	x86_ioapic_mmio_write(s, 0x10, &b, 1);
+	assert_int_equal(rd32(s, 0x10), 0x77);
+	wr32(s, 0x00, 0x12345);
+	assert_int_equal(rd32(s, 0x00), 0x45);
+	h = 0x0111;
+	x86_ioapic_mmio_write(s, 0x00, &h, 2);
+	assert_int_equal(rd32(s, 0x00), 0x11);
+	wr32(s, 0x00, 1);
+	h = 0xaaaa;
+	x86_ioapic_mmio_read(s, 0x10, &h, 2);
+	assert_int_equal(h, 0x0011);
+	b = 0xaa;
+	x86_ioapic_mmio_read(s, 0x10, &b, 1);
+	assert_int_equal(b, 0x11);
+	assert_int_equal(rd32(s, 0x04), 0);
+	assert_int_equal(rd32(s, 0x01), 0);
+	wr32(s, 0x20, 5);
+	assert_int_equal(reg_read(s, 0), 0); /* the write to 0x20 did nothing */
+	reg_write(s, 0x00, 0xffffffff);
+	assert_int_equal(rd32(s, 0x10), 0x0f000000);
+	assert_int_equal(reg_read(s, 0x02), 0x0f000000);
+	assert_int_equal(reg_read(s, 0x03), 0xffffffff);
+	assert_int_equal(reg_read(s, 0x40), 0xffffffff);
+	reg_write(s, 0x12, 0xd041);
+	assert_int_equal(rd32(s, 0x10), 0x8041);
+	reg_write(s, 0x13, 0x12345678);
+	assert_int_equal(rd32(s, 0x10), 0x12345678);
+	reg_write(s, 0x01, 0);
+	assert_int_equal(rd32(s, 0x10), 0x170011);
+	wr32(s, 0x00, 0x11);
+	b = 0x55;
+	x86_ioapic_mmio_write(s, 0x11, &b, 1);
+	v = 0xdead;
+	x86_ioapic_mmio_read(s, 0x11, &v, 4);
+	assert_int_equal(v, 0);
+	wr32(s, 0x00, 0x21);
+	assert_int_equal(rd32(s, 0x00), 0x21);
+	x86_ioapic_get_state(s, &k);
+	assert_int_equal(k.ioregsel, 0x21);
+	assert_int_equal(k.id, 0xf);
+	assert_int_equal(k.redirtbl[0].bits, 0x77);
+	assert_int_equal(k.redirtbl[1].bits, 0x1234567800008041ull);
 }
 
 static void test_rte_decode(void **state)
@@ -1087,6 +1145,109 @@ static void test_random_sequence(void **state)
 	assert_int_equal(reg_read(s, 0x01), 0x170011);
 }
 
+/* ---- threads ----------------------------------------------------------------------- */
+
+struct mt {
+	struct x86_ioapic *s;
+	_Atomic int acks;
+	_Atomic int deliveries;
+	int id;
+};
+
+static int mt_deliver(void *opaque, const struct x86_irq *irq, struct x86_dest_map *dest_map)
+{
+	struct mt *m = opaque;
+
+	(void)irq;
+	if (dest_map)
+		x86_dest_map_set(dest_map, 0, (uint8_t)irq->vector);
+	atomic_fetch_add(&m->deliveries, 1);
+	return 1;
+}
+
+static void mt_acked(void *opaque, int pin)
+{
+	struct mt *m = opaque;
+
+	atomic_fetch_add(&m->acks, 1);
+	/* Re-enter, as a resampling irqfd does. */
+	x86_ioapic_set_irq(m->s, pin, 1, 0, false);
+}
+
+static void *mt_worker(void *arg)
+{
+	struct mt *m = arg;
+	uint64_t r = 0x9e3779b97f4a7c15ull * (uint64_t)(m->id + 1);
+
+	for (int i = 0; i < 20000; i++) {
+		r = r * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t x = (uint32_t)(r >> 33);
+		int pin = (int)(x % 24);
+
+		switch (m->id) {
+		case 0:
+			x86_ioapic_set_irq(m->s, pin, (int)(x >> 8) & 1, (x >> 9) & 1, (x >> 10) & 1);
+			break;
+		case 1:
+			x86_ioapic_update_eoi(m->s, 0, false, 0x40 + pin, 1);
+			break;
+		case 2: {
+			uint32_t sel = 0x10 + 2 * (uint32_t)pin, v = 0x40 + (uint32_t)pin;
+
+			v |= (x & 0x18000); /* level and/or masked */
+			x86_ioapic_mmio_write(m->s, 0x00, &sel, 4);
+			x86_ioapic_mmio_write(m->s, 0x10, &v, 4);
+			break;
+		}
+		default: {
+			struct kvm_ioapic_state k;
+			uint64_t h[4] = { 0 };
+
+			x86_ioapic_get_state(m->s, &k);
+			if ((x & 63) == 0)
+				x86_ioapic_set_state(m->s, &k);
+			x86_ioapic_scan_entry(m->s, 0, rnd_match, rnd_pending, NULL, h);
+			x86_ioapic_poll(m->s, (uint64_t)i * 1000000);
+			break;
+		}
+		}
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct mt shared = { 0 };
+	struct x86_ioapic_hooks hooks = {
+		.opaque = &shared, .deliver = mt_deliver, .acked = mt_acked,
+	};
+	struct mt args[4];
+	pthread_t t[4];
+
+	(void)state;
+	shared.s = x86_ioapic_create(&hooks);
+	assert_non_null(shared.s);
+	/* Give every entry the vector the EOI thread ends, so acks happen
+	 * whatever the interleaving (the RTE thread may come last). */
+	for (uint32_t pin = 0; pin < 24; pin++) {
+		uint32_t sel = 0x10 + 2 * pin, v = 0x40 + pin;
+
+		x86_ioapic_mmio_write(shared.s, 0x00, &sel, 4);
+		x86_ioapic_mmio_write(shared.s, 0x10, &v, 4);
+	}
+	for (int i = 0; i < 4; i++) {
+		args[i].s = shared.s;
+		args[i].id = i;
+		assert_int_equal(pthread_create(&t[i], NULL, mt_worker, &args[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	assert_true(atomic_load(&shared.deliveries) > 0);
+	assert_true(atomic_load(&shared.acks) > 0);
+	assert_int_equal(reg_read(shared.s, 0x01), 0x170011);
+	x86_ioapic_destroy(shared.s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1097,6 +1258,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rte_ro_bits_preserved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rte_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mmio_bad_access, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mmio_guest_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rte_decode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_masked, setup, teardown),
@@ -1114,6 +1276,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unmask_level_with_irr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_state_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_sequence, setup, teardown),
+		cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
