@@ -16,13 +16,6 @@
 #include "testutil.h"
 #include "virq/virq.h"
 
-#define assert_errno(call, e)                     \
-	do {                                      \
-		errno = 0;                        \
-		assert_int_equal((call), -1);     \
-		assert_int_equal(errno, (e));     \
-	} while (0)
-
 static int open_vm(int *sys)
 {
 	*sys = virq_open(VIRQ_ARCH_X86);

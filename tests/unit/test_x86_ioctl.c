@@ -15,13 +15,6 @@
 #include "testutil.h"
 #include "virq/virq.h"
 
-#define assert_errno(call, e)                 \
-	do {                                  \
-		errno = 0;                    \
-		assert_int_equal((call), -1); \
-		assert_int_equal(errno, (e)); \
-	} while (0)
-
 enum mode { NONE, FULL, SPLIT };
 
 struct vmh {
