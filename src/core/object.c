@@ -107,7 +107,7 @@ struct virq_obj *virq_handle_lookup_rcu(int handle)
 	if (!handle_index(handle, &idx))
 		return NULL;
 	slot = slot_of(idx, false);
-	return slot ? rcu_dereference(*(struct virq_obj **)slot) : NULL;
+	return slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
 }
 
 struct virq_obj *virq_handle_get(int handle)

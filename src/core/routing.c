@@ -158,7 +158,7 @@ int virq_set_irq(struct virq_vm *vm, int irq_source_id, uint32_t gsi, int level,
 	int ret = -1;
 
 	rcu_read_lock();
-	rt = rcu_dereference(*(struct virq_routing **)&vm->routing);
+	rt = virq_routing_deref(vm);
 	if (rt && gsi < rt->nr_gsi) {
 		for (uint32_t j = rt->first[gsi]; j < rt->first[gsi + 1]; j++) {
 			const struct virq_route *e = &rt->entries[j];
@@ -175,7 +175,7 @@ int virq_set_irq(struct virq_vm *vm, int irq_source_id, uint32_t gsi, int level,
 
 int virq_irqchip_pin_to_gsi(struct virq_vm *vm, uint32_t irqchip, uint32_t pin)
 {
-	struct virq_routing *rt = rcu_dereference(*(struct virq_routing **)&vm->routing);
+	struct virq_routing *rt = virq_routing_deref(vm);
 
 	if (!rt || irqchip >= vm->arch->nr_irqchips || pin >= vm->arch->irqchip_pins)
 		return -1;
@@ -231,8 +231,8 @@ static void notify_acked_gsi(struct virq_vm *vm, int gsi)
 {
 	struct virq_irq_ack_notifier *kian;
 
-	for (kian = rcu_dereference(*(struct virq_irq_ack_notifier **)&vm->ack->head); kian;
-	     kian = rcu_dereference(kian->next))
+	for (kian = atomic_load_explicit(&vm->ack->head, memory_order_acquire); kian;
+	     kian = atomic_load_explicit(&kian->next, memory_order_acquire))
 		if (kian->gsi == (uint32_t)gsi)
 			kian->irq_acked(kian);
 }
@@ -260,8 +260,8 @@ bool virq_irq_has_notifier(struct virq_vm *vm, uint32_t irqchip, uint32_t pin)
 		return false;
 	rcu_read_lock();
 	gsi = virq_irqchip_pin_to_gsi(vm, irqchip, pin);
-	for (kian = rcu_dereference(*(struct virq_irq_ack_notifier **)&vm->ack->head);
-	     gsi != -1 && kian && !found; kian = rcu_dereference(kian->next))
+	for (kian = atomic_load_explicit(&vm->ack->head, memory_order_acquire);
+	     gsi != -1 && kian && !found; kian = atomic_load_explicit(&kian->next, memory_order_acquire))
 		found = kian->gsi == (uint32_t)gsi;
 	rcu_read_unlock();
 	return found;

@@ -229,6 +229,12 @@ struct virq_event_sink {
 	void *opaque;
 };
 
+/* The routing table in force; the caller is inside rcu_read_lock(). */
+static inline struct virq_routing *virq_routing_deref(struct virq_vm *vm)
+{
+	return atomic_load_explicit(&vm->routing, memory_order_acquire);
+}
+
 static inline uint32_t virq_vm_nr_vcpus(struct virq_vm *vm)
 {
 	return atomic_load_explicit(&vm->nr_vcpus, memory_order_acquire);

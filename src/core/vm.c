@@ -38,7 +38,7 @@ static void vm_release(struct virq_obj *obj)
 		free(vcpu);
 	}
 	vm->arch->vm_destroy(vm);
-	virq_routing_free(rcu_dereference(vm->routing));
+	virq_routing_free(atomic_load(&vm->routing));
 	virq_ack_notifiers_destroy(vm);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm->vcpus);
@@ -167,7 +167,7 @@ void virq_vcpu_event(struct virq_vcpu *vcpu, uint32_t type, uint32_t vector)
 	if (!atomic_load_explicit(&vcpu->event_sink, memory_order_relaxed))
 		return;
 	rcu_read_lock();
-	sink = rcu_dereference(*(struct virq_event_sink **)&vcpu->event_sink);
+	sink = atomic_load_explicit(&vcpu->event_sink, memory_order_acquire);
 	if (sink)
 		sink->fn(sink->opaque, vcpu->handle, &ev);
 	rcu_read_unlock();

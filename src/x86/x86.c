@@ -159,7 +159,7 @@ static void scan_ioapic_routes(struct x86_vcpu *xv, uint64_t handled[4])
 	uint32_t nr;
 
 	rcu_read_lock();
-	rt = rcu_dereference(*(struct virq_routing **)&xvm->vm->routing);
+	rt = virq_routing_deref(xvm->vm);
 	nr = rt ? rt->nr_gsi : 0;
 	if (nr > xvm->nr_reserved_ioapic_pins)
 		nr = xvm->nr_reserved_ioapic_pins;
