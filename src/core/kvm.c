@@ -45,6 +45,7 @@ const struct virq_arch_ops *virq_arch_lookup(enum virq_arch arch, int *err)
 	return NULL;
 }
 
+/* Runs after a grace period (virq_obj_put). */
 static void system_release(struct virq_obj *obj)
 {
 	free(container_of(obj, struct virq_system, obj));
@@ -160,6 +161,8 @@ static long vm_signal_msi(struct virq_vm *vm, void *argp)
 static long vm_set_gsi_routing(struct virq_vm *vm, void *argp)
 {
 	struct kvm_irq_routing routing;
+	struct kvm_irq_routing_entry *entries = NULL;
+	long r;
 
 	if (!argp)
 		return -EFAULT;
@@ -170,8 +173,18 @@ static long vm_set_gsi_routing(struct virq_vm *vm, void *argp)
 		return -EINVAL;
 	if (routing.flags)
 		return -EINVAL;
-	return virq_set_irq_routing(vm, ((struct kvm_irq_routing *)argp)->entries, routing.nr,
-				    routing.flags);
+	/* One copy, as the kernel's vmemdup_array_user(): validation and use
+	 * must see the same entries even if the caller's memory changes. */
+	if (routing.nr) {
+		entries = malloc((size_t)routing.nr * sizeof(*entries));
+		if (!entries)
+			return -ENOMEM;
+		memcpy(entries, ((struct kvm_irq_routing *)argp)->entries,
+		       (size_t)routing.nr * sizeof(*entries));
+	}
+	r = virq_set_irq_routing(vm, entries, routing.nr, routing.flags);
+	free(entries);
+	return r;
 }
 
 static long vm_enable_cap(struct virq_vm *vm, void *argp)

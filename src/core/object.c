@@ -36,10 +36,30 @@ void virq_obj_get(struct virq_obj *obj)
 	atomic_fetch_add_explicit(&obj->refs, 1, memory_order_relaxed);
 }
 
+static void obj_release_rcu(struct rcu_head *head)
+{
+	struct virq_obj *obj = container_of(head, struct virq_obj, rcu);
+
+	obj->release(obj);
+}
+
+/*
+ * The last reference is gone, but an injection that looked the object up
+ * without a reference (inside an RCU read-side section) may still use it:
+ * release it only after a grace period.  Waiting for one from inside a
+ * read-side section would wait for ourselves, so there the release is
+ * queued instead.
+ */
 void virq_obj_put(struct virq_obj *obj)
 {
-	if (atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) == 1)
-		obj->release(obj);
+	if (atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (rcu_read_ongoing()) {
+		call_rcu(&obj->rcu, obj_release_rcu);
+		return;
+	}
+	synchronize_rcu();
+	obj->release(obj);
 }
 
 /* Take a reference unless the count already dropped to zero. */
@@ -67,6 +87,9 @@ static handle_slot *slot_of(uint32_t idx, bool create)
 	}
 	return page ? &page[idx & (HANDLE_PAGE_SIZE - 1)] : NULL;
 }
+
+/* A slot taken by virq_handle_reserve(): occupied, but never found. */
+static struct virq_obj reserved_slot;
 
 int virq_handle_install(struct virq_obj *obj)
 {
@@ -101,13 +124,15 @@ static bool handle_index(int handle, uint32_t *idx)
 
 struct virq_obj *virq_handle_lookup_rcu(int handle)
 {
+	struct virq_obj *obj;
 	uint32_t idx;
 	handle_slot *slot;
 
 	if (!handle_index(handle, &idx))
 		return NULL;
 	slot = slot_of(idx, false);
-	return slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+	obj = slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+	return obj == &reserved_slot ? NULL : obj;
 }
 
 struct virq_obj *virq_handle_get(int handle)
@@ -120,6 +145,25 @@ struct virq_obj *virq_handle_get(int handle)
 		obj = NULL;
 	rcu_read_unlock();
 	return obj;
+}
+
+int virq_handle_reserve(void)
+{
+	return virq_handle_install(&reserved_slot);
+}
+
+void virq_handle_commit(int handle, struct virq_obj *obj)
+{
+	uint32_t idx;
+	handle_slot *slot;
+
+	if (!handle_index(handle, &idx))
+		return;
+	pthread_mutex_lock(&handle_lock);
+	slot = slot_of(idx, false);
+	if (slot && atomic_load_explicit(slot, memory_order_relaxed) == &reserved_slot)
+		atomic_store_explicit(slot, obj, memory_order_release);
+	pthread_mutex_unlock(&handle_lock);
 }
 
 int virq_handle_remove(int handle)
@@ -137,6 +181,8 @@ int virq_handle_remove(int handle)
 	if (obj && idx < handle_lowest_free)
 		handle_lowest_free = idx;
 	pthread_mutex_unlock(&handle_lock);
+	if (obj == &reserved_slot)
+		return 0; /* virq_handle_reserve() undone */
 	if (!obj)
 		return -EBADF;
 	virq_obj_put(obj); /* the table's reference */

@@ -142,8 +142,13 @@ int virq_set_irq_routing(struct virq_vm *vm, const struct kvm_irq_routing_entry 
 		vm->arch->irq_routing_update(vm);
 	pthread_mutex_unlock(&vm->irq_lock);
 
-	synchronize_rcu();
-	virq_routing_free(old);
+	/* The first table replaces none, so there is nobody to wait for
+	 * (this also lets KVM_CREATE_IRQCHIP install the default routing
+	 * under the VM lock without a grace period). */
+	if (old) {
+		synchronize_rcu();
+		virq_routing_free(old);
+	}
 	return 0;
 }
 

@@ -57,6 +57,10 @@ struct virq_obj *virq_handle_lookup_rcu(int handle);
 /* Look up a handle and take a reference; NULL if not live. */
 struct virq_obj *virq_handle_get(int handle);
 int virq_handle_remove(int handle);
+/* Take a handle number that lookups do not find yet; commit an object to
+ * it, or give it back with virq_handle_remove(). */
+int virq_handle_reserve(void);
+void virq_handle_commit(int handle, struct virq_obj *obj);
 
 /* ---- the architecture ops table --------------------------------------- */
 
@@ -159,7 +163,9 @@ struct virq_routing {
 	struct rcu_head rcu;
 };
 
-/* KVM_SET_GSI_ROUTING semantics, all or nothing; VM lock must NOT be held. */
+/* KVM_SET_GSI_ROUTING semantics, all or nothing, on entries the caller owns
+ * (copied from user memory once).  Waits for a grace period when it
+ * replaces a table, so the VM lock must not be held then. */
 int virq_set_irq_routing(struct virq_vm *vm, const struct kvm_irq_routing_entry *ue,
 			 uint32_t nr, uint32_t flags);
 /* The kernel's kvm_set_irq(): sum of the tri-states of the GSI's routes. */
@@ -227,6 +233,7 @@ struct virq_vcpu {
 struct virq_event_sink {
 	virq_event_fn fn;
 	void *opaque;
+	struct rcu_head rcu;
 };
 
 /* The routing table in force; the caller is inside rcu_read_lock(). */

@@ -27,9 +27,8 @@ static void vm_release(struct virq_obj *obj)
 	struct virq_vm *vm = container_of(obj, struct virq_vm, obj);
 	uint32_t n = virq_vm_nr_vcpus(vm);
 
-	/* Readers that found the handle before it was removed may still be
-	 * inside an injection; let them leave. */
-	synchronize_rcu();
+	/* virq_obj_put() already waited for injections that found the
+	 * handle before it was removed. */
 	for (uint32_t i = 0; i < n; i++) {
 		struct virq_vcpu *vcpu = vm->vcpus[i];
 
@@ -91,7 +90,9 @@ static void vcpu_release(struct virq_obj *obj)
 {
 	struct virq_vcpu *vcpu = container_of(obj, struct virq_vcpu, obj);
 
-	/* The vCPU lives as long as its VM; the handle only pins the VM. */
+	/* The vCPU lives as long as its VM; the handle only pins the VM.
+	 * The handle number is dead now: no callback may carry it. */
+	virq_vcpu_set_event_sink(vcpu, NULL, NULL);
 	virq_obj_put(&vcpu->vm->obj);
 }
 
@@ -135,16 +136,18 @@ int virq_vcpu_create(struct virq_vm *vm, unsigned long id)
 	r = vm->arch->vcpu_init(vcpu);
 	if (r)
 		goto unlock_free;
-	virq_obj_get(&vm->obj); /* the vCPU handle pins the VM */
-	r = virq_handle_install(&vcpu->obj);
+	/* The handle number is taken first but becomes usable only once the
+	 * vCPU is online, so no call can reach a half-created vCPU. */
+	r = virq_handle_reserve();
 	if (r < 0) {
-		virq_obj_put(&vm->obj);
 		vm->arch->vcpu_destroy(vcpu);
 		goto unlock_free;
 	}
 	vcpu->handle = r;
+	virq_obj_get(&vm->obj); /* the vCPU handle pins the VM */
 	vm->vcpus[idx] = vcpu;
 	atomic_store_explicit(&vm->nr_vcpus, idx + 1, memory_order_release);
+	virq_handle_commit(vcpu->handle, &vcpu->obj);
 	vm->arch->vcpu_postcreate(vcpu);
 	pthread_mutex_unlock(&vm->lock);
 	return vcpu->handle;
@@ -173,21 +176,24 @@ void virq_vcpu_event(struct virq_vcpu *vcpu, uint32_t type, uint32_t vector)
 	rcu_read_unlock();
 }
 
+static void sink_free_rcu(struct rcu_head *head)
+{
+	free(container_of(head, struct virq_event_sink, rcu));
+}
+
 int virq_vcpu_set_event_sink(struct virq_vcpu *vcpu, virq_event_fn fn, void *opaque)
 {
 	struct virq_event_sink *sink = NULL, *old;
 
 	if (fn) {
-		sink = malloc(sizeof(*sink));
+		sink = calloc(1, sizeof(*sink));
 		if (!sink)
 			return -ENOMEM;
 		sink->fn = fn;
 		sink->opaque = opaque;
 	}
 	old = atomic_exchange(&vcpu->event_sink, sink);
-	if (old) {
-		synchronize_rcu();
-		free(old);
-	}
+	if (old)
+		call_rcu(&old->rcu, sink_free_rcu); /* kicks in flight may hold it */
 	return 0;
 }

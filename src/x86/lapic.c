@@ -971,7 +971,7 @@ void x86_lapic_update_cpuid(struct x86_lapic *apic)
 void x86_lapic_set_phys_bits(struct x86_lapic *apic, unsigned bits)
 {
 	pthread_mutex_lock(&apic->lock);
-	apic->phys_bits = bits >= 12 && bits <= 64 ? bits : DEFAULT_PHYS_BITS;
+	apic->phys_bits = bits; /* as CPUID says; >= 64 means no reserved bits */
 	pthread_mutex_unlock(&apic->lock);
 }
 

@@ -641,9 +641,10 @@ unlock:
 		if ((a & KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST) && !x86_irqchip_split(xvm))
 			return -EINVAL;
 		if (a & KVM_X2APIC_API_USE_32BIT_IDS)
-			xvm->x2apic_format = true;
+			atomic_store_explicit(&xvm->x2apic_format, true, memory_order_relaxed);
 		if (a & KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK)
-			xvm->x2apic_broadcast_quirk_disabled = true;
+			atomic_store_explicit(&xvm->x2apic_broadcast_quirk_disabled, true,
+					      memory_order_relaxed);
 		if (a & KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST)
 			xvm->seoib_mode = X86_SEOIB_ENABLED;
 		if (a & KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST)
@@ -715,7 +716,7 @@ static int64_t x86_poll_timers(struct virq_vm *vm)
 				next = d;
 		}
 	}
-	if (xvm->ioapic) {
+	if (x86_irqchip_full(xvm)) {
 		int64_t d;
 
 		kicks_hold(xvm);
@@ -918,12 +919,9 @@ static int vcpu_set_events(struct x86_vcpu *xv, void *argp)
 	if ((ev.flags & KVM_VCPUEVENT_VALID_SMM) && (ev.smi.smm || ev.smi.pending) &&
 	    xv->mp_state == KVM_MP_STATE_INIT_RECEIVED)
 		return -EINVAL;
-	/* No SMM in this build, as in the kernel it mirrors. */
-	if ((ev.flags & KVM_VCPUEVENT_VALID_SMM) && (ev.smi.smm || ev.smi.pending || ev.smi.smm_inside_nmi))
-		return -EINVAL;
-	if (ev.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
-		return -EINVAL; /* KVM_CAP_X86_TRIPLE_FAULT_EVENT is not enabled */
 
+	/* From here on the kernel commits as it goes: a later EINVAL (SMM,
+	 * triple fault) leaves what was already written in place. */
 	pthread_mutex_lock(&xv->lock);
 	process_nmi(xv);
 	xv->exception.injected = ev.exception.injected;
@@ -942,8 +940,16 @@ static int vcpu_set_events(struct x86_vcpu *xv, void *argp)
 	pthread_mutex_unlock(&xv->lock);
 	if ((ev.flags & KVM_VCPUEVENT_VALID_SIPI_VECTOR) && xv->apic)
 		x86_lapic_set_sipi_vector(xv->apic, ev.sipi_vector);
-	if ((ev.flags & KVM_VCPUEVENT_VALID_SMM) && xv->apic)
-		x86_lapic_set_latched_init(xv->apic, ev.smi.latched_init);
+	if (ev.flags & KVM_VCPUEVENT_VALID_SMM) {
+		/* No SMM in this build, as in the kernel it mirrors. */
+		if (ev.smi.smm || ev.smi.pending || ev.smi.smm_inside_nmi)
+			return -EINVAL;
+		if (xv->apic)
+			x86_lapic_set_latched_init(xv->apic, ev.smi.latched_init);
+	}
+	/* KVM_CAP_X86_TRIPLE_FAULT_EVENT is not enabled. */
+	if (ev.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
+		return -EINVAL;
 	x86_vcpu_kick(xv);
 	return 0;
 }
@@ -978,8 +984,10 @@ static int msr_set(struct x86_vcpu *xv, uint32_t index, uint64_t data)
 		}
 		/* kvm_apic_set_base() without a LAPIC: only the value checks;
 		 * bits at and above MAXPHYADDR are reserved. */
+		if (data == xv->apic_base)
+			return 0;
 		if (data & (0x2ffull | (xv->cpuid_x2apic ? 0 : MSR_IA32_APICBASE_EXTD) |
-			    (~0ull << xv->maxphyaddr)))
+			    (xv->maxphyaddr >= 64 ? 0 : ~0ull << xv->maxphyaddr)))
 			return 1;
 		if ((data & (MSR_IA32_APICBASE_ENABLE | MSR_IA32_APICBASE_EXTD)) == MSR_IA32_APICBASE_EXTD)
 			return 1;
@@ -1027,7 +1035,7 @@ static int vcpu_set_cpuid2(struct x86_vcpu *xv, void *argp)
 {
 	struct kvm_cpuid2 hdr;
 	const struct kvm_cpuid_entry2 *e;
-	bool x2apic = false, tscd = false;
+	bool x2apic = false, tscd = false, leaf1 = false, has_ext = false, has_phys = false;
 	uint32_t max_ext = 0, phys = 0;
 
 	if (!argp)
@@ -1037,19 +1045,26 @@ static int vcpu_set_cpuid2(struct x86_vcpu *xv, void *argp)
 		return -E2BIG;
 	e = ((struct kvm_cpuid2 *)argp)->entries;
 	for (uint32_t i = 0; i < hdr.nent; i++) {
-		if (e[i].function == 1 && e[i].index == 0) {
+		/* kvm_find_cpuid_entry(): the first matching entry counts. */
+		if (e[i].function == 1 && e[i].index == 0 && !leaf1) {
+			leaf1 = true;
 			x2apic = e[i].ecx & CPUID1_ECX_X2APIC;
 			tscd = e[i].ecx & CPUID1_ECX_TSC_DEADLINE;
 		}
-		if (e[i].function == 0x80000000)
+		if (e[i].function == 0x80000000 && !has_ext) {
+			has_ext = true;
 			max_ext = e[i].eax;
-		if (e[i].function == 0x80000008)
+		}
+		if (e[i].function == 0x80000008 && !has_phys) {
+			has_phys = true;
 			phys = e[i].eax & 0xff;
+		}
 	}
 	xv->cpuid_x2apic = x2apic;
 	xv->cpuid_tsc_deadline = tscd;
-	/* cpuid_query_maxphyaddr(): 36 unless leaf 0x80000008 is present. */
-	xv->maxphyaddr = (max_ext >= 0x80000008 && phys >= 12 && phys <= 64) ? (uint8_t)phys : 36;
+	/* cpuid_query_maxphyaddr(): leaf 0x80000008 EAX[7:0] as it is, 36
+	 * when the leaf is absent or out of the advertised range. */
+	xv->maxphyaddr = (max_ext >= 0x80000008 && has_phys) ? (uint8_t)phys : 36;
 	if (xv->apic) {
 		x86_lapic_set_phys_bits(xv->apic, xv->maxphyaddr);
 		x86_lapic_update_cpuid(xv->apic);

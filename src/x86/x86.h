@@ -140,8 +140,9 @@ struct x86_vm {
 	struct virq_vm *vm;
 	_Atomic int irqchip_mode; /* enum x86_irqchip_mode; set once */
 	uint32_t nr_reserved_ioapic_pins;
-	bool x2apic_format;                   /* KVM_X2APIC_API_USE_32BIT_IDS */
-	bool x2apic_broadcast_quirk_disabled; /* KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK */
+	/* Set by KVM_ENABLE_CAP while injectors may read them. */
+	atomic_bool x2apic_format;                   /* KVM_X2APIC_API_USE_32BIT_IDS */
+	atomic_bool x2apic_broadcast_quirk_disabled; /* ..._DISABLE_BROADCAST_QUIRK */
 	/* Suppress-EOI-broadcast (directed EOI) policy from KVM_CAP_X2APIC_API:
 	 * QUIRKED advertises it in split mode but still broadcasts EOIs,
 	 * ENABLED (bit 2, split only) honours SPIV bit 12, DISABLED (bit 3)

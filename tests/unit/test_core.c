@@ -13,7 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "testutil.h"
+#include "virq-int.h"
 #include "virq/virq.h"
 
 static int open_vm(int *sys)
@@ -402,6 +405,108 @@ static void test_split_routing(void **state)
 	virq_close(sys);
 }
 
+/* Dropping the last reference inside an RCU read-side section (as a VMM
+ * callback running under an injection may) must not wait for itself. */
+static void test_release_inside_read_section(void **state)
+{
+	(void)state;
+	int sys, vm = open_vm(&sys);
+	int v = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
+	struct virq_vcpu *vcpu = virq_vcpu_get(v);
+
+	assert_non_null(vcpu);
+	assert_int_equal(virq_close(v), 0);
+	assert_int_equal(virq_close(vm), 0);
+	rcu_read_lock();
+	virq_obj_put(&vcpu->obj); /* last vCPU ref, then last VM ref */
+	rcu_read_unlock();
+	rcu_barrier(); /* the deferred release has run */
+	virq_close(sys);
+}
+
+struct race {
+	atomic_bool stop;
+	int handle;
+	struct kvm_irq_routing_entry *entries;
+	int vm;
+};
+
+static void *open_close_loop(void *arg)
+{
+	struct race *r = arg;
+
+	for (int i = 0; i < 20000; i++) {
+		int h = virq_open(VIRQ_ARCH_X86);
+
+		assert_true(h >= VIRQ_HANDLE_BASE);
+		virq_close(h);
+	}
+	atomic_store(&r->stop, true);
+	return NULL;
+}
+
+static void *ioctl_loop(void *arg)
+{
+	struct race *r = arg;
+
+	while (!atomic_load(&r->stop))
+		virq_ioctl(r->handle, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP);
+	return NULL;
+}
+
+/* Handles closed while other threads still use their number: never a use
+ * after free (the ASan build checks). */
+static void test_close_while_in_use(void **state)
+{
+	(void)state;
+	struct race r = { .handle = VIRQ_HANDLE_BASE };
+	pthread_t t[3];
+
+	assert_int_equal(pthread_create(&t[0], NULL, open_close_loop, &r), 0);
+	for (int i = 1; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, ioctl_loop, &r), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+}
+
+static void *flip_gsi(void *arg)
+{
+	struct race *r = arg;
+
+	while (!atomic_load(&r->stop))
+		r->entries[1].gsi = r->entries[1].gsi == 1 ? 4095 : 1;
+	return NULL;
+}
+
+/* The caller rewrites its routing entries during KVM_SET_GSI_ROUTING:
+ * virq reads them once, as the kernel does (no out-of-bounds writes). */
+static void test_routing_entries_read_once(void **state)
+{
+	(void)state;
+	int sys, vm = open_vm(&sys);
+	struct kvm_irq_routing *rt = calloc(1, sizeof(*rt) + 2 * sizeof(rt->entries[0]));
+	struct race r;
+	pthread_t t;
+
+	assert_int_equal(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
+	rt->nr = 2;
+	for (int i = 0; i < 2; i++) {
+		rt->entries[i].gsi = (uint32_t)i;
+		rt->entries[i].type = KVM_IRQ_ROUTING_MSI;
+		rt->entries[i].u.msi.address_lo = 0xfee00000;
+	}
+	memset(&r, 0, sizeof(r));
+	r.entries = rt->entries;
+	assert_int_equal(pthread_create(&t, NULL, flip_gsi, &r), 0);
+	for (int i = 0; i < 2000; i++)
+		assert_int_equal(virq_ioctl(vm, KVM_SET_GSI_ROUTING, rt), 0);
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	free(rt);
+	virq_close(vm);
+	virq_close(sys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +521,9 @@ int main(void)
 		cmocka_unit_test(test_routing_validation),
 		cmocka_unit_test(test_routing_all_or_nothing),
 		cmocka_unit_test(test_split_routing),
+		cmocka_unit_test(test_release_inside_read_section),
+		cmocka_unit_test(test_close_while_in_use),
+		cmocka_unit_test(test_routing_entries_read_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -117,6 +117,42 @@ static void test_apic_base_reset(void **state)
 	}
 }
 
+struct cpuid {
+	struct kvm_cpuid2 h;
+	struct kvm_cpuid_entry2 e[2];
+};
+
+/* APIC_BASE reserved bits follow CPUID's MAXPHYADDR as given (64: none). */
+static void test_maxphyaddr(void **state)
+{
+	(void)state;
+	for (int mode = NONE; mode <= FULL; mode++) {
+		struct vmh h;
+		struct cpuid c;
+		uint64_t v;
+
+		make_vm(&h, mode, 1);
+		assert_int_equal(set_msr(h.v[0], 0x1b, 0x100fee00900ull), 0); /* bit 40 >= 36 */
+		memset(&c, 0, sizeof(c));
+		c.h.nent = 2;
+		c.e[0].function = 0x80000000;
+		c.e[0].eax = 0x80000008;
+		c.e[1].function = 0x80000008;
+		c.e[1].eax = 64;
+		assert_int_equal(virq_ioctl(h.v[0], KVM_SET_CPUID2, &c), 0);
+		assert_int_equal(set_msr(h.v[0], 0x1b, 0x100fee00900ull), 1);
+		assert_int_equal(get_msr(h.v[0], 0x1b, &v), 1);
+		assert_int_equal(v, 0x100fee00900ull);
+		c.e[1].eax = 40;
+		assert_int_equal(virq_ioctl(h.v[0], KVM_SET_CPUID2, &c), 0);
+		/* Writing the value already held is always accepted... */
+		assert_int_equal(set_msr(h.v[0], 0x1b, 0x100fee00900ull), 1);
+		/* ...another one with bit 40 set is not (measured on /dev/kvm). */
+		assert_int_equal(set_msr(h.v[0], 0x1b, 0x100fee00800ull), 0);
+		free_vm(&h, 1);
+	}
+}
+
 static void test_interrupt_ioctl(void **state)
 {
 	(void)state;
@@ -201,17 +237,26 @@ static void test_nmi_and_events(void **state)
 		assert_errno(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &bad), EINVAL);
 		bad.exception.nr = 32;
 		assert_errno(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &bad), EINVAL);
+		assert_errno(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, NULL), EFAULT);
+		/* The checks above come before any change. */
+		struct kvm_vcpu_events after = get_events(h.v[0]);
+		assert_memory_equal(&after, &e, sizeof(e));
+		/* SMM and triple-fault refusals come after the kernel has
+		 * committed the interrupt and NMI parts: EINVAL, yet applied. */
 		bad = e;
 		bad.flags |= KVM_VCPUEVENT_VALID_SMM;
 		bad.smi.smm = 1;
+		bad.interrupt.injected = 1;
+		bad.interrupt.nr = 0x30;
 		assert_errno(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &bad), EINVAL);
+		after = get_events(h.v[0]);
+		assert_int_equal(after.interrupt.injected, 1);
+		assert_int_equal(after.interrupt.nr, 0x30);
 		bad = e;
 		bad.flags |= KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
 		assert_errno(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &bad), EINVAL);
-		assert_errno(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, NULL), EFAULT);
-		/* A failed set changed nothing. */
-		struct kvm_vcpu_events after = get_events(h.v[0]);
-		assert_memory_equal(&after, &e, sizeof(e));
+		after = get_events(h.v[0]);
+		assert_int_equal(after.interrupt.injected, 0);
 
 		/* Exceptions round-trip; soft ones (#BP, #OF) read back as not injected. */
 		e.exception.injected = 1;
@@ -367,6 +412,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_apic_base_reset),
+		cmocka_unit_test(test_maxphyaddr),
 		cmocka_unit_test(test_interrupt_ioctl),
 		cmocka_unit_test(test_nmi_and_events),
 		cmocka_unit_test(test_irqchip_ioctl_errors),
