@@ -50,7 +50,7 @@ static __thread struct {
 	struct x86_vcpu *q[KICK_QUEUE];
 } kicks;
 
-static void kicks_hold(struct x86_vm *xvm)
+void x86_kicks_hold(struct x86_vm *xvm)
 {
 	if (kicks.depth++ == 0) {
 		kicks.n = 0;
@@ -59,7 +59,7 @@ static void kicks_hold(struct x86_vm *xvm)
 	}
 }
 
-static void kicks_release(void)
+void x86_kicks_release(void)
 {
 	struct x86_vcpu *q[KICK_QUEUE];
 	struct x86_vm *xvm = kicks.xvm;
@@ -228,9 +228,9 @@ void x86_vcpu_ioapic_eoi(struct x86_vcpu *xv, int vector)
 		return;
 	}
 	level = (x86_lapic_reg(xv->apic, APIC_TMR + 0x10 * (vector / 32)) >> (vector % 32)) & 1;
-	kicks_hold(xvm);
+	x86_kicks_hold(xvm);
 	x86_ioapic_update_eoi(xvm->ioapic, xv->vcpu->vcpu_id, directed, vector, level ? 1 : 0);
-	kicks_release();
+	x86_kicks_release();
 }
 
 /* ---- chip hooks ------------------------------------------------------------ */
@@ -312,9 +312,9 @@ static int set_pic_irq(const struct virq_route *e, struct virq_vm *vm, int src, 
 	int r;
 
 	(void)ls;
-	kicks_hold(x86_vm_of(vm));
+	x86_kicks_hold(x86_vm_of(vm));
 	r = x86_pic_set_irq(x86_vm_of(vm)->pic, (int)e->irqchip.pin, src, level);
-	kicks_release();
+	x86_kicks_release();
 	return r;
 }
 
@@ -322,9 +322,9 @@ static int set_ioapic_irq(const struct virq_route *e, struct virq_vm *vm, int sr
 {
 	int r;
 
-	kicks_hold(x86_vm_of(vm));
+	x86_kicks_hold(x86_vm_of(vm));
 	r = x86_ioapic_set_irq(x86_vm_of(vm)->ioapic, (int)e->irqchip.pin, src, level, ls);
-	kicks_release();
+	x86_kicks_release();
 	return r;
 }
 
@@ -549,9 +549,9 @@ static int set_irqchip(struct x86_vm *xvm, void *argp)
 	memcpy(&chip, argp, sizeof(chip));
 	if (!x86_irqchip_full(xvm))
 		return -ENXIO;
-	kicks_hold(xvm);
+	x86_kicks_hold(xvm);
 	r = set_irqchip_locked(xvm, &chip);
-	kicks_release();
+	x86_kicks_release();
 	return r;
 }
 
@@ -719,9 +719,9 @@ static int64_t x86_poll_timers(struct virq_vm *vm)
 	if (x86_irqchip_full(xvm)) {
 		int64_t d;
 
-		kicks_hold(xvm);
+		x86_kicks_hold(xvm);
 		d = x86_ioapic_poll(xvm->ioapic, now);
-		kicks_release();
+		x86_kicks_release();
 
 		if (d < next)
 			next = d;
@@ -1130,7 +1130,7 @@ static bool has_extint(struct x86_vcpu *xv)
 }
 
 /* What the vCPU does on its way into the guest: fold timers, rescan. */
-static void vcpu_enter(struct x86_vcpu *xv)
+void x86_vcpu_enter(struct x86_vcpu *xv)
 {
 	if (xv->apic)
 		x86_lapic_timer_poll(xv->apic, virq_vm_now(xv->vcpu->vm));
@@ -1142,7 +1142,7 @@ static int x86_vcpu_has_interrupt(struct virq_vcpu *vcpu)
 	struct x86_vcpu *xv = x86_vcpu_of(vcpu);
 	int r;
 
-	vcpu_enter(xv);
+	x86_vcpu_enter(xv);
 	pthread_mutex_lock(&xv->lock);
 	r = has_extint(xv);
 	pthread_mutex_unlock(&xv->lock);
@@ -1157,7 +1157,7 @@ static int x86_vcpu_ack_interrupt(struct virq_vcpu *vcpu)
 	struct x86_vcpu *xv = x86_vcpu_of(vcpu);
 	int vector = -1;
 
-	vcpu_enter(xv);
+	x86_vcpu_enter(xv);
 	pthread_mutex_lock(&xv->lock);
 	if (has_extint(xv)) {
 		if (!xv->apic) {
@@ -1171,9 +1171,9 @@ static int x86_vcpu_ack_interrupt(struct virq_vcpu *vcpu)
 	pthread_mutex_unlock(&xv->lock);
 	if (vector == -1 && xv->apic && xv->xvm->pic && x86_lapic_accept_pic_intr(xv->apic) &&
 	    x86_pic_output(xv->xvm->pic)) {
-		kicks_hold(xv->xvm);
+		x86_kicks_hold(xv->xvm);
 		vector = x86_pic_read_irq(xv->xvm->pic) & 0xff; /* the kernel queues a u8 */
-		kicks_release();
+		x86_kicks_release();
 	}
 	if (vector == -1 && xv->apic)
 		vector = x86_lapic_get_interrupt(xv->apic);
@@ -1187,25 +1187,11 @@ static int x86_vcpu_eoi(struct virq_vcpu *vcpu)
 
 	if (!xv->apic)
 		return -ENXIO;
-	vcpu_enter(xv);
+	x86_vcpu_enter(xv);
 	vector = x86_lapic_eoi(xv->apic);
 	return vector < 0 ? -EAGAIN : vector;
 }
 
-void x86_vcpu_enter(struct x86_vcpu *xv)
-{
-	vcpu_enter(xv);
-}
-
-void x86_kicks_hold(struct x86_vm *xvm)
-{
-	kicks_hold(xvm);
-}
-
-void x86_kicks_release(void)
-{
-	kicks_release();
-}
 
 const struct virq_arch_ops virq_x86_ops = {
 	.arch = VIRQ_ARCH_X86,
