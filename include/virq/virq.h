@@ -31,6 +31,7 @@
 #define VIRQ_VIRQ_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -222,6 +223,209 @@ VIRQ_API int virq_vm_set_clock(int vm_fd, virq_clock_fn fn, void *opaque);
  * that long), INT64_MAX if none is armed, or -EBADF.
  */
 VIRQ_API int64_t virq_vm_poll_timers(int vm_fd);
+
+/* ------------------------------------------------------------------------ */
+/* The native face: GSI routing beyond KVM                                   */
+/* ------------------------------------------------------------------------ */
+/*
+ * KVM can only replace the whole routing table and cannot read it back.
+ * These calls edit one GSI at a time, in O(1) expected time, with exactly
+ * the validation of KVM_SET_GSI_ROUTING (the entries' flags, the duplicate
+ * rule, the architecture's per-type rules; errno as the kernel's).  Each
+ * change is atomic for its GSI: an injection sees the old routes or the new
+ * ones, never a mix.  Readers (every injection) never wait for writers.
+ *
+ * Struct kvm_irq_routing_entry is the one of <linux/kvm.h>; include that
+ * before this header to use these calls.
+ */
+struct kvm_irq_routing_entry;
+
+/** The largest GSI space a VM may opt into (virq_vm_set_gsi_limit()). */
+#define VIRQ_MAX_GSIS (1u << 20)
+
+/**
+ * virq_vm_set_gsi_limit() - change the VM's GSI space.  The default is the
+ * kernel's KVM_MAX_IRQ_ROUTES (4096 on x86), with the kernel's errno for
+ * anything beyond it.  A VM may opt into up to VIRQ_MAX_GSIS GSIs; memory
+ * stays proportional to the routes in use.  The limit then applies to
+ * KVM_SET_GSI_ROUTING (nr and gsi) and KVM_CHECK_EXTENSION(KVM_CAP_IRQ_ROUTING)
+ * on this VM as well.  Returns 0, -EINVAL if @nr_gsis is below the kernel's
+ * limit or above VIRQ_MAX_GSIS, -EBUSY if a route sits at or above @nr_gsis,
+ * -ENOMEM, -EBADF.
+ */
+VIRQ_API int virq_vm_set_gsi_limit(int vm_fd, uint32_t nr_gsis);
+
+/**
+ * virq_route_set() - replace the routes of @gsi with @entries[0 .. @nr)
+ * (every entry's gsi must be @gsi: -EINVAL otherwise).  @nr == 0 removes
+ * the GSI's routes.  Returns 0 or -errno: -EINVAL (any rule of
+ * KVM_SET_GSI_ROUTING, no irqchip, @gsi beyond the limit), -ENOMEM, -EBADF.
+ * On error nothing changes.
+ */
+VIRQ_API int virq_route_set(int vm_fd, uint32_t gsi, const struct kvm_irq_routing_entry *entries,
+			    uint32_t nr);
+
+/**
+ * virq_route_get() - read back the routes of @gsi, in the order they were
+ * given, into @entries[0 .. @max).  Returns the number of routes the GSI has
+ * (which may exceed @max: call again with a larger array), -EBADF.
+ */
+VIRQ_API int virq_route_get(int vm_fd, uint32_t gsi, struct kvm_irq_routing_entry *entries,
+			    uint32_t max);
+
+/**
+ * virq_routing_get() - read back the whole table, in GSI order, into
+ * @entries[0 .. @max).  Returns the number of routes in the table (which
+ * may exceed @max), -EBADF.  The copy is one consistent snapshot.
+ */
+VIRQ_API long virq_routing_get(int vm_fd, struct kvm_irq_routing_entry *entries, uint32_t max);
+
+/**
+ * A batch of route changes.  virq_route_batch_set() validates each change
+ * when it is added (its errno is the one virq_route_set() would give);
+ * virq_route_batch_commit() applies them all, or none if the VM changed so
+ * that one no longer validates.  A GSI set twice keeps the last change.
+ * Side effects of a routing change (rescans, irqfd re-resolution) run once
+ * per commit.  The batch is freed by commit and by abort.
+ */
+struct virq_route_batch;
+
+/** Start a batch.  0 and *@batch set, or -EBADF, -ENOMEM. */
+VIRQ_API int virq_route_batch_begin(int vm_fd, struct virq_route_batch **batch);
+VIRQ_API int virq_route_batch_set(struct virq_route_batch *batch, uint32_t gsi,
+				  const struct kvm_irq_routing_entry *entries, uint32_t nr);
+/** Apply the batch: 0 or -errno (nothing applied).  Frees @batch. */
+VIRQ_API int virq_route_batch_commit(struct virq_route_batch *batch);
+/** Drop the batch without applying it. */
+VIRQ_API void virq_route_batch_abort(struct virq_route_batch *batch);
+
+/**
+ * Per-route counters, counted on assertions (level != 0) only:
+ *   delivered       the route's target took it (> 0 from the delivery);
+ *   coalesced       it merged with one already pending (0);
+ *   masked          masked, ignored or refused by the target (< 0,
+ *                   other than "no destination");
+ *   no_destination  an MSI-like route found no target (-1).
+ * Counters live with the route: a change that keeps a route identical (same
+ * GSI, position, type and payload) keeps its counts, any other starts at 0.
+ */
+struct virq_route_stats {
+	uint64_t delivered;
+	uint64_t coalesced;
+	uint64_t masked;
+	uint64_t no_destination;
+};
+
+/**
+ * virq_route_stats() - the counters of @gsi's routes, in route order, into
+ * @stats[0 .. @max).  Returns the number of routes of the GSI, -EBADF.
+ */
+VIRQ_API int virq_route_stats(int vm_fd, uint32_t gsi, struct virq_route_stats *stats, uint32_t max);
+
+/* ------------------------------------------------------------------------ */
+/* The native face: irqfd delivery                                           */
+/* ------------------------------------------------------------------------ */
+/*
+ * KVM_IRQFD binds an eventfd to a GSI, as in the kernel.  Someone must read
+ * the eventfds: by default a thread virq owns (one per VM, started at the
+ * first KVM_IRQFD).  A VMM with its own event loop selects
+ * VIRQ_IRQFD_POLL: it then waits for the returned descriptor to become
+ * readable and calls virq_irqfd_dispatch().  In-process producers skip the
+ * eventfd entirely with virq_irqfd_trigger().
+ */
+enum virq_irqfd_mode {
+	VIRQ_IRQFD_THREAD = 0, /* virq's own delivery thread (default) */
+	VIRQ_IRQFD_POLL = 1,   /* the VMM polls one fd and dispatches */
+};
+
+/**
+ * virq_irqfd_set_mode() - choose who reads the VM's eventfds.  For
+ * VIRQ_IRQFD_POLL returns a process file descriptor (owned by virq, valid
+ * until the VM is destroyed or the mode changes) that becomes readable
+ * when virq_irqfd_dispatch() has work; for VIRQ_IRQFD_THREAD returns 0.
+ * -EINVAL for another mode, -EMFILE/-ENOMEM, -EBADF.
+ */
+VIRQ_API int virq_irqfd_set_mode(int vm_fd, int mode);
+
+/**
+ * virq_irqfd_dispatch() - in VIRQ_IRQFD_POLL mode, consume every signalled
+ * eventfd and inject, without blocking.  Returns the number of eventfds
+ * that injected, -EINVAL in thread mode, -EBADF.
+ */
+VIRQ_API int virq_irqfd_dispatch(int vm_fd);
+
+/**
+ * virq_irqfd_trigger() - inject as if 1 had been written to @eventfd, an
+ * eventfd bound to this VM with KVM_IRQFD, without any system call.
+ * Returns 0, -ENOENT if @eventfd is not bound, -EBADF.
+ */
+VIRQ_API int virq_irqfd_trigger(int vm_fd, int eventfd);
+
+/* ------------------------------------------------------------------------ */
+/* The native face: save and restore                                         */
+/* ------------------------------------------------------------------------ */
+/*
+ * The state virq holds for one VM as one versioned, self-describing blob:
+ * a header, then sections (routing table, irqfd bindings, ...), each with
+ * its own type, version and length.  The layout is documented in
+ * docs/state-format.md.  irqfd bindings are saved with their descriptor
+ * numbers: a VMM restoring into another process rewrites them (the
+ * struct virq_state_irqfd records are plain and documented).
+ */
+#define VIRQ_STATE_ROUTING (1u << 0) /* the GSI routing table */
+#define VIRQ_STATE_IRQFD (1u << 1)   /* the irqfd bindings */
+#define VIRQ_STATE_ALL (VIRQ_STATE_ROUTING | VIRQ_STATE_IRQFD)
+
+#define VIRQ_STATE_MAGIC 0x51524956u /* "VIRQ" little-endian */
+#define VIRQ_STATE_VERSION 1
+
+struct virq_state_header {
+	uint32_t magic;   /* VIRQ_STATE_MAGIC */
+	uint16_t version; /* VIRQ_STATE_VERSION */
+	uint16_t arch;    /* enum virq_arch of the VM */
+	uint32_t size;    /* of the whole blob, header included */
+	uint32_t nr_sections;
+};
+
+enum virq_state_section_type {
+	VIRQ_SECTION_ROUTING = 1, /* struct kvm_irq_routing_entry[], GSI order */
+	VIRQ_SECTION_IRQFD = 2,   /* struct virq_state_irqfd[] */
+};
+
+struct virq_state_section {
+	uint32_t type;    /* enum virq_state_section_type */
+	uint16_t version; /* of this section's layout, 1 */
+	uint16_t flags;   /* 0 */
+	uint32_t size;    /* of the payload that follows, 8-byte padded */
+	uint32_t count;   /* records in the payload */
+};
+
+struct virq_state_irqfd {
+	int32_t fd;         /* the eventfd */
+	int32_t resamplefd; /* -1 if none */
+	uint32_t gsi;
+	uint32_t flags;     /* KVM_IRQFD_FLAG_RESAMPLE or 0 */
+};
+
+/**
+ * virq_vm_save() - write the state selected by @what (VIRQ_STATE_*) into
+ * @buf.  Returns the blob's size; if that exceeds @size the blob was not
+ * written (the buffer's contents are unspecified) and the caller retries
+ * with a buffer that large: a first call with @buf NULL sizes it.
+ * -EINVAL for unknown @what bits, -ENOMEM, -EBADF.
+ */
+VIRQ_API long virq_vm_save(int vm_fd, void *buf, size_t size, unsigned what);
+
+/**
+ * virq_vm_restore() - replace the VM's routing table and/or irqfd bindings
+ * with those in the blob (sections not present are left alone).  Every
+ * section is validated before anything changes; then routing is installed
+ * as KVM_SET_GSI_ROUTING would, and the irqfd bindings replace the current
+ * ones.  Returns 0 or -errno: -EINVAL (bad magic, version, sizes, or a
+ * route KVM_SET_GSI_ROUTING rejects), -EBADF (a saved eventfd is not open),
+ * -ENOMEM.
+ */
+VIRQ_API int virq_vm_restore(int vm_fd, const void *buf, size_t size);
 
 #ifdef __cplusplus
 }

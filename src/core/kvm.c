@@ -86,7 +86,7 @@ static int check_extension(const struct virq_arch_ops *arch, struct virq_vm *vm,
 {
 	switch (cap) {
 	case KVM_CAP_IRQ_ROUTING:
-		return (int)arch->max_irq_routes;
+		return (int)(vm ? virq_vm_gsi_limit(vm) : arch->max_irq_routes);
 	case KVM_CAP_SIGNAL_MSI:
 		return arch->signal_msi ? 1 : 0;
 	case KVM_CAP_CHECK_EXTENSION_VM:
@@ -169,22 +169,27 @@ static long vm_set_gsi_routing(struct virq_vm *vm, void *argp)
 	memcpy(&routing, argp, sizeof(routing));
 	if (!vm->arch->can_set_irq_routing(vm))
 		return -EINVAL;
-	if (routing.nr > vm->arch->max_irq_routes)
+	if (routing.nr > virq_vm_gsi_limit(vm))
 		return -EINVAL;
 	if (routing.flags)
 		return -EINVAL;
-	/* One copy, as the kernel's vmemdup_array_user(): validation and use
-	 * must see the same entries even if the caller's memory changes. */
-	if (routing.nr) {
-		entries = malloc((size_t)routing.nr * sizeof(*entries));
-		if (!entries)
-			return -ENOMEM;
-		memcpy(entries, ((struct kvm_irq_routing *)argp)->entries,
-		       (size_t)routing.nr * sizeof(*entries));
-	}
+	/* No copy: virq_set_irq_routing() reads each entry once per pass and
+	 * stays memory-safe if the caller rewrites them meanwhile (the kernel
+	 * copies because it must; the outcome for a racing caller is the
+	 * same: some mix of the values it wrote). */
+	entries = ((struct kvm_irq_routing *)argp)->entries;
 	r = virq_set_irq_routing(vm, entries, routing.nr, routing.flags);
-	free(entries);
 	return r;
+}
+
+static long vm_irqfd(struct virq_vm *vm, void *argp)
+{
+	struct kvm_irqfd args;
+
+	if (!argp)
+		return -EFAULT;
+	memcpy(&args, argp, sizeof(args));
+	return virq_irqfd_ioctl(vm, &args);
 }
 
 static long vm_enable_cap(struct virq_vm *vm, void *argp)
@@ -222,6 +227,8 @@ static long vm_ioctl(struct virq_vm *vm, unsigned int req, unsigned long arg)
 		return vm_enable_cap(vm, argp);
 	case KVM_SET_GSI_ROUTING:
 		return vm_set_gsi_routing(vm, argp);
+	case KVM_IRQFD:
+		return vm_irqfd(vm, argp);
 	case KVM_CHECK_EXTENSION:
 		return check_extension(vm->arch, vm, (long)arg);
 	default:

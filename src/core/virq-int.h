@@ -102,7 +102,11 @@ struct virq_arch_ops {
 	/* Validate one user entry and fill @e (including e->set); -errno. */
 	int (*set_routing_entry)(struct virq_vm *vm, struct virq_route *e,
 				 const struct kvm_irq_routing_entry *ue);
-	/* A new routing table was published (VM lock held). */
+	/* Optional: turn a validated route back into the user's entry (after
+	 * the core filled the generic fields), undoing what
+	 * set_routing_entry changed (x86: PIC slave pins are stored + 8). */
+	void (*route_to_user)(const struct virq_route *e, struct kvm_irq_routing_entry *ue);
+	/* The routing table changed (irq_lock held; must not block). */
 	void (*irq_routing_update)(struct virq_vm *vm);
 	/* KVM_IRQ_LINE(_STATUS): 0 or -errno; fills level->status. */
 	int (*irq_line)(struct virq_vm *vm, struct kvm_irq_level *level, bool line_status);
@@ -110,6 +114,8 @@ struct virq_arch_ops {
 	int (*signal_msi)(struct virq_vm *vm, const struct kvm_msi *msi);
 	/* Whether MSIs may be signalled at all (irqchip "in kernel"). */
 	bool (*irqchip_in_kernel)(struct virq_vm *vm);
+	/* KVM_IRQFD assign: kvm_arch_irqfd_allowed() (false -> EINVAL). */
+	bool (*irqfd_allowed)(struct virq_vm *vm, bool resample);
 
 	/* Native calls (see virq.h for their contracts). */
 	int64_t (*poll_timers)(struct virq_vm *vm);
@@ -148,26 +154,78 @@ struct virq_route {
 	};
 };
 
-/*
- * An immutable routing snapshot.  Entries of one GSI are contiguous:
- * entries[first[gsi] .. first[gsi + 1]).  chip[] maps (irqchip, pin) to the
- * last GSI routed there, -1 if none.  Published by pointer, freed after an
- * RCU grace period.
- */
-struct virq_routing {
-	uint32_t nr_gsi;   /* max gsi + 1 */
-	uint32_t nr_entries;
-	uint32_t *first;   /* nr_gsi + 1 */
-	struct virq_route *entries;
-	int32_t *chip;     /* nr_irqchips * irqchip_pins */
-	struct rcu_head rcu;
+/* Per-route counters (virq_route_stats), bumped with relaxed atomics. */
+struct virq_route_counters {
+	_Atomic uint64_t delivered;
+	_Atomic uint64_t coalesced;
+	_Atomic uint64_t masked;
+	_Atomic uint64_t no_destination;
 };
 
-/* KVM_SET_GSI_ROUTING semantics, all or nothing, on entries the caller owns
- * (copied from user memory once).  Waits for a grace period when it
- * replaces a table, so the VM lock must not be held then. */
+/*
+ * The routes of one GSI: immutable once published (only the counters
+ * move).  Replaced as a whole, by pointer, and freed after a grace period.
+ */
+struct virq_gsi_routes {
+	uint32_t gsi;
+	uint16_t nr;
+	uint16_t bulk; /* carved from the table's bulk block, not malloc'ed */
+	struct rcu_head rcu;
+	struct virq_route_counters *counters; /* [nr] */
+	struct virq_route e[];
+};
+
+/*
+ * The routing table: a two-level radix over the GSI space, so a lookup is
+ * two dependent loads and a one-GSI change is one pointer store.
+ * KVM_SET_GSI_ROUTING builds a whole new table off to the side (one bulk
+ * allocation for all its routes) and publishes it with one pointer store;
+ * single-GSI edits store into the table in force.  Tables, leaves and
+ * replaced GSIs are freed after an RCU grace period; writers never wait.
+ */
+#define VIRQ_RT_LEAF_SHIFT 8
+#define VIRQ_RT_LEAF_SIZE (1u << VIRQ_RT_LEAF_SHIFT)
+
+struct virq_rt_leaf {
+	struct virq_gsi_routes *_Atomic slot[VIRQ_RT_LEAF_SIZE];
+};
+
+struct virq_routing {
+	uint32_t limit;      /* GSIs: valid gsi < limit */
+	uint32_t nr_leaves;  /* DIV_ROUND_UP(limit, VIRQ_RT_LEAF_SIZE) */
+	_Atomic uint32_t nr_routes; /* statistics for readers; exact under irq_lock */
+	uint32_t nchip;      /* nr_irqchips * irqchip_pins */
+	_Atomic int32_t *chip;   /* [nchip] reverse map (irqchip, pin) -> GSI, -1 */
+	uint32_t *chip_refs; /* [nchip] routes on each pin (writers only) */
+	void *bulk;          /* the block KVM_SET_GSI_ROUTING carved routes from */
+	size_t bulk_size;
+	uint32_t keep_leaves; /* retiring a shell: leaves below moved on */
+	struct rcu_head rcu;
+	struct virq_rt_leaf *_Atomic leaf[]; /* [nr_leaves] */
+};
+
+/* The routes of @gsi in @rt (caller inside rcu_read_lock), or NULL. */
+static inline const struct virq_gsi_routes *virq_routing_lookup(struct virq_routing *rt, uint32_t gsi)
+{
+	struct virq_rt_leaf *l;
+
+	if (!rt || gsi >= rt->limit)
+		return NULL;
+	l = atomic_load_explicit(&rt->leaf[gsi >> VIRQ_RT_LEAF_SHIFT], memory_order_acquire);
+	if (!l)
+		return NULL;
+	return atomic_load_explicit(&l->slot[gsi & (VIRQ_RT_LEAF_SIZE - 1)], memory_order_acquire);
+}
+
+/* KVM_SET_GSI_ROUTING semantics, all or nothing.  @ue may be memory the
+ * caller can still change: every entry is read once per pass and the
+ * result is memory-safe whatever happens to it.  Never waits for readers. */
 int virq_set_irq_routing(struct virq_vm *vm, const struct kvm_irq_routing_entry *ue,
 			 uint32_t nr, uint32_t flags);
+/* The VM's GSI space (KVM_MAX_IRQ_ROUTES unless the VMM opted into more). */
+static inline uint32_t virq_vm_gsi_limit(struct virq_vm *vm);
+/* Fill @ue from a validated route (the inverse of set_routing_entry). */
+void virq_route_to_user(struct virq_vm *vm, const struct virq_route *e, struct kvm_irq_routing_entry *ue);
 /* The kernel's kvm_set_irq(): sum of the tri-states of the GSI's routes. */
 int virq_set_irq(struct virq_vm *vm, int irq_source_id, uint32_t gsi, int level, bool line_status);
 /* Reverse map lookup (caller inside rcu_read_lock). -1 if none. */
@@ -176,6 +234,31 @@ int virq_irqchip_pin_to_gsi(struct virq_vm *vm, uint32_t irqchip, uint32_t pin);
 void virq_notify_acked_irq(struct virq_vm *vm, uint32_t irqchip, uint32_t pin);
 /* Whether any ack notifier listens on (irqchip, pin). */
 bool virq_irq_has_notifier(struct virq_vm *vm, uint32_t irqchip, uint32_t pin);
+/* The guest acknowledged @gsi (split mode: a level MSI route's vector was
+ * EOIed): run the GSI's ack notifiers.  Any context; takes no lock. */
+void virq_notify_acked_gsi(struct virq_vm *vm, uint32_t gsi);
+/* Whether any ack notifier listens at all (cheap, racy hint). */
+bool virq_has_ack_notifiers(struct virq_vm *vm);
+
+/* ---- irqfd (irqfd.c) --------------------------------------------------------- */
+
+struct virq_irqfds;
+/* KVM_IRQFD with the arguments copied in. 0 or -errno. */
+long virq_irqfd_ioctl(struct virq_vm *vm, const struct kvm_irqfd *args);
+/* kvm_notify_irqfd_resampler(): signal the resamplefds of the resampling
+ * irqfds on @gsi (no deassert).  Runs under device locks: RCU only, never
+ * blocks.  Returns whether the GSI has a resampler. */
+bool virq_notify_irqfd_resampler(struct virq_vm *vm, uint32_t gsi);
+/* The routing table changed (VM irq_lock held; must not block). */
+void virq_irqfd_routing_update(struct virq_vm *vm);
+/* Save: fill @out[0 .. @max) with the bindings, return how many exist. */
+uint32_t virq_irqfd_save(struct virq_vm *vm, struct virq_state_irqfd *out, uint32_t max);
+/* Restore: validate every record (the errno KVM_IRQFD would give), then
+ * replace all bindings.  0 or -errno; on error nothing changed. */
+int virq_irqfd_restore(struct virq_vm *vm, const struct virq_state_irqfd *recs, uint32_t n);
+/* Stop delivery and drop every binding (VM destruction, before the
+ * routing and the irqchips go away). */
+void virq_irqfds_destroy(struct virq_vm *vm);
 
 /* Listeners for guest acknowledgement of a GSI (kvm_irq_ack_notifier). */
 struct virq_irq_ack_notifier {
@@ -211,7 +294,9 @@ struct virq_vm {
 	uint32_t created_vcpus; /* under lock; counts vCPUs being created */
 
 	struct virq_routing *_Atomic routing; /* RCU */
+	_Atomic uint32_t gsi_limit; /* written under irq_lock */
 	struct virq_ack_notifiers *ack; /* routing.c */
+	struct virq_irqfds *_Atomic irqfds; /* irqfd.c, created at first use */
 
 	virq_clock_fn clock;
 	void *clock_opaque;
@@ -240,6 +325,11 @@ struct virq_event_sink {
 static inline struct virq_routing *virq_routing_deref(struct virq_vm *vm)
 {
 	return atomic_load_explicit(&vm->routing, memory_order_acquire);
+}
+
+static inline uint32_t virq_vm_gsi_limit(struct virq_vm *vm)
+{
+	return atomic_load_explicit(&vm->gsi_limit, memory_order_relaxed);
 }
 
 static inline uint32_t virq_vm_nr_vcpus(struct virq_vm *vm)

@@ -28,7 +28,9 @@ static void vm_release(struct virq_obj *obj)
 	uint32_t n = virq_vm_nr_vcpus(vm);
 
 	/* virq_obj_put() already waited for injections that found the
-	 * handle before it was removed. */
+	 * handle before it was removed.  irqfds go first: their delivery
+	 * thread injects into everything below. */
+	virq_irqfds_destroy(vm);
 	for (uint32_t i = 0; i < n; i++) {
 		struct virq_vcpu *vcpu = vm->vcpus[i];
 
@@ -54,6 +56,7 @@ int virq_vm_create(const struct virq_arch_ops *arch, unsigned long type)
 	virq_obj_init(&vm->obj, VIRQ_OBJ_VM, vm_release);
 	vm->arch = arch;
 	vm->max_vcpus = arch->max_vcpus;
+	vm->gsi_limit = arch->max_irq_routes;
 	vm->clock = monotonic_ns;
 	pthread_mutex_init(&vm->lock, NULL);
 	vm->vcpus = calloc(vm->max_vcpus, sizeof(*vm->vcpus));

@@ -156,16 +156,14 @@ static void scan_ioapic_routes(struct x86_vcpu *xv, uint64_t handled[4])
 {
 	struct x86_vm *xvm = xv->xvm;
 	struct virq_routing *rt;
-	uint32_t nr;
 
 	rcu_read_lock();
 	rt = virq_routing_deref(xvm->vm);
-	nr = rt ? rt->nr_gsi : 0;
-	if (nr > xvm->nr_reserved_ioapic_pins)
-		nr = xvm->nr_reserved_ioapic_pins;
-	for (uint32_t gsi = 0; gsi < nr; gsi++) {
-		for (uint32_t j = rt->first[gsi]; j < rt->first[gsi + 1]; j++) {
-			const struct virq_route *e = &rt->entries[j];
+	for (uint32_t gsi = 0; gsi < xvm->nr_reserved_ioapic_pins; gsi++) {
+		const struct virq_gsi_routes *g = virq_routing_lookup(rt, gsi);
+
+		for (uint32_t j = 0; g && j < g->nr; j++) {
+			const struct virq_route *e = &g->e[j];
 			struct x86_irq irq;
 
 			if (e->type != KVM_IRQ_ROUTING_MSI)
@@ -379,6 +377,12 @@ static int x86_set_routing_entry(struct virq_vm *vm, struct virq_route *e,
 	}
 }
 
+static void x86_route_to_user(const struct virq_route *e, struct kvm_irq_routing_entry *ue)
+{
+	if (e->type == KVM_IRQ_ROUTING_IRQCHIP && e->irqchip.irqchip == KVM_IRQCHIP_PIC_SLAVE)
+		ue->u.irqchip.pin -= X86_PIC_NUM_PINS / 2;
+}
+
 static bool x86_can_set_irq_routing(struct virq_vm *vm)
 {
 	return x86_irqchip_in_kernel(x86_vm_of(vm));
@@ -386,6 +390,15 @@ static bool x86_can_set_irq_routing(struct virq_vm *vm)
 
 static bool x86_irqchip_in_kernel_op(struct virq_vm *vm)
 {
+	return x86_irqchip_in_kernel(x86_vm_of(vm));
+}
+
+/* kvm_arch_irqfd_allowed() requires the full irqchip for a resampling
+ * irqfd; virq also resamples in split mode (split-mode EOIs of level MSI
+ * routes notify the GSI), a deliberate difference. */
+static bool x86_irqfd_allowed(struct virq_vm *vm, bool resample)
+{
+	(void)resample;
 	return x86_irqchip_in_kernel(x86_vm_of(vm));
 }
 
@@ -1213,10 +1226,12 @@ const struct virq_arch_ops virq_x86_ops = {
 	.vcpu_ioctl = x86_vcpu_ioctl,
 	.can_set_irq_routing = x86_can_set_irq_routing,
 	.set_routing_entry = x86_set_routing_entry,
+	.route_to_user = x86_route_to_user,
 	.irq_routing_update = x86_irq_routing_update,
 	.irq_line = x86_irq_line,
 	.signal_msi = x86_signal_msi,
 	.irqchip_in_kernel = x86_irqchip_in_kernel_op,
+	.irqfd_allowed = x86_irqfd_allowed,
 	.poll_timers = x86_poll_timers,
 	.vcpu_has_interrupt = x86_vcpu_has_interrupt,
 	.vcpu_ack_interrupt = x86_vcpu_ack_interrupt,
