@@ -74,6 +74,58 @@ static void gsi_routes_retire(struct virq_gsi_routes *g)
 		call_rcu(&g->rcu, gsi_routes_free_rcu);
 }
 
+/*
+ * One retired bulk block kept for the next KVM_SET_GSI_ROUTING, process
+ * wide.  Large blocks come from mmap(); without this, every replacement
+ * of a big table would fault in fresh zeroed pages (the bulk of its cost)
+ * while the previous block is being unmapped by the call_rcu thread.
+ */
+struct spare_block {
+	void *mem;
+	size_t size;
+};
+static struct spare_block *_Atomic spare_bulk;
+
+static void *bulk_alloc(size_t size, size_t *got)
+{
+	struct spare_block *b = atomic_exchange_explicit(&spare_bulk, NULL, memory_order_acquire);
+	void *mem;
+
+	if (b && b->size >= size && b->size <= 2 * size + 65536) {
+		mem = b->mem;
+		*got = b->size;
+		free(b);
+		memset(mem, 0, size);
+		return mem;
+	}
+	if (b) {
+		free(b->mem);
+		free(b);
+	}
+	*got = size;
+	return calloc(1, size);
+}
+
+static void bulk_free(void *mem, size_t size)
+{
+	struct spare_block *b;
+
+	if (!mem)
+		return;
+	b = malloc(sizeof(*b));
+	if (!b) {
+		free(mem);
+		return;
+	}
+	b->mem = mem;
+	b->size = size;
+	b = atomic_exchange_explicit(&spare_bulk, b, memory_order_acq_rel);
+	if (b) {
+		free(b->mem);
+		free(b);
+	}
+}
+
 static bool in_bulk(const struct virq_routing *rt, const void *p)
 {
 	return rt->bulk && (const char *)p >= (const char *)rt->bulk &&
@@ -89,7 +141,7 @@ void virq_routing_free(struct virq_routing *rt)
 
 		if (!l)
 			continue;
-		for (uint32_t j = 0; j < VIRQ_RT_LEAF_SIZE; j++) {
+		for (uint32_t j = 0; rt->nr_own && j < VIRQ_RT_LEAF_SIZE; j++) {
 			struct virq_gsi_routes *g = atomic_load_explicit(&l->slot[j], memory_order_relaxed);
 
 			if (g && !g->bulk)
@@ -98,7 +150,7 @@ void virq_routing_free(struct virq_routing *rt)
 		if (!in_bulk(rt, l))
 			free(l);
 	}
-	free(rt->bulk);
+	bulk_free(rt->bulk, rt->bulk_size);
 	free(rt->chip);
 	free(rt->chip_refs);
 	free(rt);
@@ -361,10 +413,8 @@ int virq_set_irq_routing(struct virq_vm *vm, const struct kvm_irq_routing_entry 
 	rt = routing_alloc(arch, limit);
 	route_of = malloc((nr ? nr : 1) * sizeof(*route_of));
 	pos = malloc((nr ? nr : 1) * sizeof(*pos));
-	if (rt && nr) {
-		rt->bulk_size = bulk_size + nleaf * sizeof(struct virq_rt_leaf);
-		rt->bulk = calloc(1, rt->bulk_size);
-	}
+	if (rt && nr)
+		rt->bulk = bulk_alloc(bulk_size + nleaf * sizeof(struct virq_rt_leaf), &rt->bulk_size);
 	if (!rt || !route_of || !pos || (nr && !rt->bulk)) {
 		r = -ENOMEM;
 		goto out;
@@ -430,12 +480,13 @@ int virq_set_irq_routing(struct virq_vm *vm, const struct kvm_irq_routing_entry 
 		free(pos);
 		return virq_set_irq_routing(vm, ue, nr, flags);
 	}
-	if (old) {
+	if (old && atomic_load_explicit(&old->counted, memory_order_relaxed)) {
 		for (uint32_t i = 0; i < nr; i++) {
 			if (i && ref[i].gsi == ref[i - 1].gsi)
 				continue;
 			carry_counters(route_of[ref[i].idx], virq_routing_lookup(old, ref[i].gsi));
 		}
+		atomic_store_explicit(&rt->counted, true, memory_order_relaxed);
 	}
 	atomic_store_explicit(&vm->routing, rt, memory_order_release);
 	routing_changed(vm);
@@ -454,10 +505,12 @@ out:
 
 /* ---- injection ---------------------------------------------------------------- */
 
-static void count(struct virq_route_counters *c, const struct virq_route *e, int r)
+static void count(struct virq_routing *rt, struct virq_route_counters *c, const struct virq_route *e, int r)
 {
 	_Atomic uint64_t *n;
 
+	if (unlikely(!atomic_load_explicit(&rt->counted, memory_order_relaxed)))
+		atomic_store_explicit(&rt->counted, true, memory_order_relaxed);
 	if (r > 0)
 		n = &c->delivered;
 	else if (r == 0)
@@ -477,17 +530,19 @@ static void count(struct virq_route_counters *c, const struct virq_route *e, int
 int virq_set_irq(struct virq_vm *vm, int irq_source_id, uint32_t gsi, int level, bool line_status)
 {
 	const struct virq_gsi_routes *g;
+	struct virq_routing *rt;
 	int ret = -1;
 
 	rcu_read_lock();
-	g = virq_routing_lookup(virq_routing_deref(vm), gsi);
+	rt = virq_routing_deref(vm);
+	g = virq_routing_lookup(rt, gsi);
 	if (g) {
 		for (uint32_t k = 0; k < g->nr; k++) {
 			const struct virq_route *e = &g->e[k];
 			int r = e->set(e, vm, irq_source_id, level, line_status);
 
 			if (level)
-				count(&g->counters[k], e, r);
+				count(rt, &g->counters[k], e, r);
 			if (r < 0)
 				continue;
 			ret = r + (ret < 0 ? 0 : ret);
@@ -610,8 +665,9 @@ static struct virq_gsi_routes *install_gsi(struct virq_vm *vm, struct virq_routi
 	if (!l)
 		return NULL;
 	old = atomic_load_explicit(&l->slot[gsi & (VIRQ_RT_LEAF_SIZE - 1)], memory_order_relaxed);
-	if (g)
+	if (g && atomic_load_explicit(&rt->counted, memory_order_relaxed))
 		carry_counters(g, old);
+	rt->nr_own += (g && !g->bulk) - (old && !old->bulk);
 	atomic_store_explicit(&l->slot[gsi & (VIRQ_RT_LEAF_SIZE - 1)], g, memory_order_release);
 	atomic_store_explicit(&rt->nr_routes,
 			      atomic_load_explicit(&rt->nr_routes, memory_order_relaxed) + (g ? g->nr : 0) -
@@ -946,6 +1002,9 @@ int virq_vm_set_gsi_limit(int vm_fd, uint32_t nr_gsis)
 	old->keep_leaves = rt->nr_leaves;
 	rt->bulk = old->bulk;
 	rt->bulk_size = old->bulk_size;
+	rt->nr_own = old->nr_own;
+	atomic_store_explicit(&rt->counted, atomic_load_explicit(&old->counted, memory_order_relaxed),
+			      memory_order_relaxed);
 	memcpy(rt->chip_refs, old->chip_refs, rt->nchip * sizeof(*rt->chip_refs));
 	for (uint32_t i = 0; i < rt->nchip; i++)
 		atomic_store_explicit(&rt->chip[i], atomic_load_explicit(&old->chip[i], memory_order_relaxed),

@@ -200,6 +200,10 @@ struct virq_routing {
 	void *bulk;          /* the block KVM_SET_GSI_ROUTING carved routes from */
 	size_t bulk_size;
 	uint32_t keep_leaves; /* retiring a shell: leaves below moved on */
+	uint32_t nr_own;      /* individually allocated GSIs in the slots */
+	/* Some route of this table counted something: written once, by
+	 * the first injection that counts, so injectors share it read-only. */
+	_Atomic bool counted;
 	struct rcu_head rcu;
 	struct virq_rt_leaf *_Atomic leaf[]; /* [nr_leaves] */
 };

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -509,7 +510,9 @@ static void test_concurrent_edits(void **state)
 	c.vm = v.vm;
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, inject_thread, &c), 0);
-	for (int round = 0; round < 3000; round++) {
+	/* At least 3000 edits, and on until the injectors got going (no
+	 * assumption about how threads are scheduled). */
+	for (int round = 0; round < 3000 || atomic_load(&c.injected) < 1000; round++) {
 		uint32_t gsi = 40 + round % 8;
 
 		e[0] = msi(gsi, 0, 0x40 + round % 64);
@@ -521,6 +524,8 @@ static void test_concurrent_edits(void **state)
 		}
 		if (round % 250 == 0)
 			assert_int_equal(virq_vm_set_gsi_limit(v.vm, round % 500 ? 4096 : 8192), 0);
+		if (round >= 3000)
+			sched_yield();
 	}
 	atomic_store(&c.stop, true);
 	for (int i = 0; i < 4; i++)
