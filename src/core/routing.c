@@ -838,7 +838,8 @@ int virq_route_batch_commit(struct virq_route_batch *b)
 		return -EFAULT;
 	vm = b->vm;
 	/* Keep the last change of each GSI. */
-	qsort(b->ops, b->nr, sizeof(*b->ops), batch_op_cmp);
+	if (b->nr)
+		qsort(b->ops, b->nr, sizeof(*b->ops), batch_op_cmp);
 	for (uint32_t i = 0; i < b->nr; i++) {
 		if (i + 1 < b->nr && b->ops[i + 1].gsi == b->ops[i].gsi) {
 			free(b->ops[i].g);

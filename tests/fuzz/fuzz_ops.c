@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "virq/virq.h"
 
@@ -77,6 +79,13 @@ static void run_one(const uint8_t *data, size_t size)
 	struct clock clk = { .ns = 1 };
 	int sys, vm, vcpu[4] = { -1, -1, -1, -1 };
 	unsigned mode = (unsigned)take(&in, 1), nvcpu = 1 + (unsigned)take(&in, 1) % 4;
+	/* Two eventfds and a pipe end, for KVM_IRQFD. */
+	int efd[3] = { eventfd(0, EFD_NONBLOCK), eventfd(0, 0), -1 }, pfd[2];
+
+	if (pipe(pfd) == 0) {
+		efd[2] = pfd[0];
+		close(pfd[1]);
+	}
 
 	sys = virq_open(VIRQ_ARCH_X86);
 	if (sys < 0)
@@ -108,7 +117,7 @@ static void run_one(const uint8_t *data, size_t size)
 		int v = vcpu[op >> 6];
 		uint8_t buf[16];
 
-		switch (op % 20) {
+		switch (op % 25) {
 		case 0: {
 			struct kvm_irq_level l = { .irq = (uint32_t)take(&in, 1) % 40, .level = (uint32_t)take(&in, 1) & 1 };
 
@@ -263,6 +272,90 @@ static void run_one(const uint8_t *data, size_t size)
 			virq_lapic_write(v, 0x380, &lvt, 4);
 			break;
 		}
+		case 19: {
+			/* One-GSI edits: valid-looking and hostile entries. */
+			struct kvm_irq_routing_entry e[4];
+			uint32_t gsi = (uint32_t)take(&in, 1) % 48, nr = (uint32_t)take(&in, 1) % 5;
+
+			memset(e, 0, sizeof(e));
+			for (unsigned k = 0; k < nr; k++) {
+				e[k].gsi = (take(&in, 1) & 15) ? gsi : (uint32_t)take(&in, 4);
+				e[k].type = 1 + (uint32_t)take(&in, 1) % 5;
+				e[k].flags = (take(&in, 1) & 7) == 0;
+				fill(&in, &e[k].u, 16);
+				if (e[k].type == KVM_IRQ_ROUTING_IRQCHIP) {
+					e[k].u.irqchip.irqchip %= 4;
+					e[k].u.irqchip.pin %= 26;
+				}
+			}
+			virq_route_set(vm, (op & 128) ? (uint32_t)take(&in, 4) : gsi, e, nr);
+			virq_route_get(vm, gsi, e, (uint32_t)take(&in, 1) % 5);
+			break;
+		}
+		case 20: {
+			struct virq_route_batch *b;
+			struct kvm_irq_routing_entry e;
+
+			if (virq_route_batch_begin(vm, &b))
+				break;
+			for (unsigned k = (unsigned)take(&in, 1) % 6; k; k--) {
+				memset(&e, 0, sizeof(e));
+				e.gsi = (uint32_t)take(&in, 1) % 48;
+				e.type = KVM_IRQ_ROUTING_MSI;
+				e.u.msi.address_lo = 0xfee00000 | ((uint32_t)take(&in, 1) << 12);
+				e.u.msi.address_hi = (take(&in, 1) & 7) == 0;
+				e.u.msi.data = (uint32_t)take(&in, 2);
+				virq_route_batch_set(b, e.gsi, &e, (take(&in, 1) & 3) != 0);
+			}
+			if (op & 32)
+				virq_route_batch_abort(b);
+			else
+				virq_route_batch_commit(b);
+			break;
+		}
+		case 21: {
+			static const uint32_t limits[] = { 0, 4095, 4096, 8192, 1u << 20, (1u << 20) + 1 };
+			struct kvm_irq_routing_entry e[4];
+			struct virq_route_stats st[2];
+
+			if (op & 32)
+				virq_vm_set_gsi_limit(vm, limits[take(&in, 1) % 6]);
+			virq_routing_get(vm, e, (uint32_t)take(&in, 1) % 5);
+			virq_route_stats(vm, (uint32_t)take(&in, 1) % 48, st, (uint32_t)take(&in, 1) % 3);
+			break;
+		}
+		case 22: {
+			/* Save, damage a few bytes, restore. */
+			static uint8_t blob[8192];
+			long n = virq_vm_save(vm, blob, sizeof(blob), (unsigned)take(&in, 1) & 7);
+
+			if (n < 0 || n > (long)sizeof(blob))
+				break;
+			for (unsigned k = (unsigned)take(&in, 1) % 4; k; k--)
+				blob[take(&in, 2) % (uint64_t)n] = (uint8_t)take(&in, 1);
+			virq_vm_restore(vm, blob, (size_t)(n - (long)(take(&in, 1) % 3 == 0 ? take(&in, 1) % (uint64_t)(n + 1) : 0)));
+			break;
+		}
+		case 23: {
+			/* irqfd with real eventfds (and fds that are not eventfds). */
+			struct kvm_irqfd f;
+			uint64_t one = 1;
+
+			memset(&f, 0, sizeof(f));
+			f.fd = efd[take(&in, 1) % 3];
+			f.resamplefd = efd[take(&in, 1) % 3];
+			f.gsi = (uint32_t)take(&in, 1) % 48;
+			f.flags = (uint32_t)take(&in, 1) % 5;
+			virq_ioctl(vm, KVM_IRQFD, &f);
+			if (efd[0] >= 0 && write(efd[0], &one, sizeof(one)) < 0)
+				break;
+			virq_irqfd_trigger(vm, efd[take(&in, 1) % 3]);
+			if (op & 32) {
+				virq_irqfd_set_mode(vm, (int)(take(&in, 1) % 3));
+				virq_irqfd_dispatch(vm);
+			}
+			break;
+		}
 		default:
 			virq_ioctl((op & 32) ? vm : v, (unsigned long)take(&in, 4), NULL);
 			break;
@@ -274,6 +367,9 @@ static void run_one(const uint8_t *data, size_t size)
 			virq_close(vcpu[i]);
 	virq_close(vm);
 	virq_close(sys);
+	for (unsigned i = 0; i < 3; i++)
+		if (efd[i] >= 0)
+			close(efd[i]);
 }
 
 #ifdef VIRQ_LIBFUZZER
