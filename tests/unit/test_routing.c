@@ -181,8 +181,24 @@ static void test_split_and_x2apic_rules(void **state)
 	cap = (struct kvm_enable_cap){ .cap = KVM_CAP_X2APIC_API, .args = { KVM_X2APIC_API_USE_32BIT_IDS } };
 	assert_int_equal(virq_ioctl(v.vm, KVM_ENABLE_CAP, &cap), 0);
 	assert_int_equal(virq_route_set(v.vm, 4, (e.gsi = 4, &e), 1), -EINVAL);
+	/* The route accepted before the format changed now refuses delivery. */
+	assert_int_equal(line(v.vm, 3, 1), -1);
+	vm_close(&v);
+
 	/* KVM_IRQ_LINE on a GSI routed to an MSI works in split mode. */
-	assert_int_equal(line(v.vm, 3, 1), -1); /* refused route: skipped */
+	vm_open(&v, false, false);
+	cap = (struct kvm_enable_cap){ .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 24 } };
+	assert_int_equal(virq_ioctl(v.vm, KVM_ENABLE_CAP, &cap), 0);
+	v.vcpu = virq_ioctl(v.vm, KVM_CREATE_VCPU, 0);
+	struct kvm_lapic_state ls;
+	assert_int_equal(virq_ioctl(v.vcpu, KVM_GET_LAPIC, &ls), 0);
+	*(uint32_t *)&ls.regs[0xf0] = 0x1ff;
+	assert_int_equal(virq_ioctl(v.vcpu, KVM_SET_LAPIC, &ls), 0);
+	e = msi(5, 0, 0x35);
+	assert_int_equal(virq_route_set(v.vm, 5, &e, 1), 0);
+	assert_int_equal(line(v.vm, 5, 1), 1);
+	assert_true(irr(v.vcpu, 0x35));
+	assert_int_equal(line(v.vm, 5, 0), -1); /* an MSI ignores level 0 */
 	vm_close(&v);
 }
 
