@@ -374,7 +374,10 @@ VIRQ_API int virq_irqfd_trigger(int vm_fd, int eventfd);
  */
 #define VIRQ_STATE_ROUTING (1u << 0) /* the GSI routing table */
 #define VIRQ_STATE_IRQFD (1u << 1)   /* the irqfd bindings */
-#define VIRQ_STATE_ALL (VIRQ_STATE_ROUTING | VIRQ_STATE_IRQFD)
+#define VIRQ_STATE_ARCH (1u << 2)    /* the interrupt controllers (x86: PIC,
+				      * IOAPIC, and per vCPU the LAPIC, its
+				      * MSRs and the pending events) */
+#define VIRQ_STATE_ALL (VIRQ_STATE_ROUTING | VIRQ_STATE_IRQFD | VIRQ_STATE_ARCH)
 
 #define VIRQ_STATE_MAGIC 0x51524956u /* "VIRQ" little-endian */
 #define VIRQ_STATE_VERSION 1
@@ -388,8 +391,10 @@ struct virq_state_header {
 };
 
 enum virq_state_section_type {
-	VIRQ_SECTION_ROUTING = 1, /* struct kvm_irq_routing_entry[], GSI order */
-	VIRQ_SECTION_IRQFD = 2,   /* struct virq_state_irqfd[] */
+	VIRQ_SECTION_ROUTING = 1,     /* struct kvm_irq_routing_entry[], GSI order */
+	VIRQ_SECTION_IRQFD = 2,       /* struct virq_state_irqfd[] */
+	VIRQ_SECTION_X86_IRQCHIP = 16, /* struct kvm_irqchip[3]: PIC master, slave, IOAPIC */
+	VIRQ_SECTION_X86_VCPU = 17,   /* per vCPU, see docs/state-format.md */
 };
 
 struct virq_state_section {
@@ -417,13 +422,15 @@ struct virq_state_irqfd {
 VIRQ_API long virq_vm_save(int vm_fd, void *buf, size_t size, unsigned what);
 
 /**
- * virq_vm_restore() - replace the VM's routing table and/or irqfd bindings
- * with those in the blob (sections not present are left alone).  Every
- * section is validated before anything changes; then routing is installed
- * as KVM_SET_GSI_ROUTING would, and the irqfd bindings replace the current
- * ones.  Returns 0 or -errno: -EINVAL (bad magic, version, sizes, or a
- * route KVM_SET_GSI_ROUTING rejects), -EBADF (a saved eventfd is not open),
- * -ENOMEM.
+ * virq_vm_restore() - replace the VM's state with the sections of the
+ * blob (sections not present are left alone).  The blob's layout and every
+ * section are checked before anything changes; then the routing is
+ * installed as KVM_SET_GSI_ROUTING would, the controllers are restored as
+ * their KVM_SET_* ioctls would, and the irqfd bindings replace the current
+ * ones.  If one of these refuses, what was already applied is put back.
+ * Returns 0 or -errno: -EINVAL (bad magic, version, sizes, another
+ * architecture, or a value the matching ioctl rejects), -EBADF (a saved
+ * eventfd is not open), -ENOMEM.
  */
 VIRQ_API int virq_vm_restore(int vm_fd, const void *buf, size_t size);
 

@@ -6,7 +6,10 @@
  *   struct virq_state_header
  *   nr_sections x { struct virq_state_section, payload padded to 8 bytes }
  *
- * Restore parses and checks the whole blob before it changes anything.
+ * The core writes the routing and irqfd sections; the architecture writes
+ * its own (the interrupt controllers).  Restore checks the whole blob
+ * before it changes anything, saves what it is about to replace, and puts
+ * that back if applying a section fails half-way.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include "core.h"
 
 #define PAD8(x) (((x) + 7u) & ~(size_t)7u)
+#define MAX_SECTIONS 16
 
 struct blob {
 	char *buf;
@@ -21,6 +25,7 @@ struct blob {
 	uint32_t nr_sections;
 };
 
+/* Room for a section of @payload bytes, or NULL if only measuring. */
 static void *blob_section(struct blob *b, uint32_t type, uint32_t count, size_t payload)
 {
 	struct virq_state_section s = {
@@ -31,7 +36,7 @@ static void *blob_section(struct blob *b, uint32_t type, uint32_t count, size_t 
 	};
 	void *p = NULL;
 
-	if (b->len + sizeof(s) + s.size <= b->size) {
+	if (b->buf && b->len + sizeof(s) + s.size <= b->size) {
 		memcpy(b->buf + b->len, &s, sizeof(s));
 		p = b->buf + b->len + sizeof(s);
 		memset(p, 0, s.size);
@@ -41,63 +46,101 @@ static void *blob_section(struct blob *b, uint32_t type, uint32_t count, size_t 
 	return p;
 }
 
+static int save_routing(struct virq_vm *vm, struct blob *b)
+{
+	struct kvm_irq_routing_entry *e = NULL;
+	uint32_t n;
+	void *p;
+
+	/* One snapshot: count and copy under the same lock hold. */
+	pthread_mutex_lock(&vm->irq_lock);
+	n = virq_routing_copy(vm, NULL, 0);
+	p = blob_section(b, VIRQ_SECTION_ROUTING, n, (size_t)n * sizeof(*e));
+	if (p && n) {
+		e = malloc((size_t)n * sizeof(*e));
+		if (!e) {
+			pthread_mutex_unlock(&vm->irq_lock);
+			return -ENOMEM;
+		}
+		virq_routing_copy(vm, e, n);
+		memcpy(p, e, (size_t)n * sizeof(*e));
+		free(e);
+	}
+	pthread_mutex_unlock(&vm->irq_lock);
+	return 0;
+}
+
+static int save_irqfd(struct virq_vm *vm, struct blob *b)
+{
+	uint32_t n = virq_irqfd_save(vm, NULL, 0);
+
+	for (;;) {
+		struct virq_state_irqfd *recs = malloc(((size_t)n ? n : 1) * sizeof(*recs));
+		uint32_t got;
+		void *p;
+
+		if (!recs)
+			return -ENOMEM;
+		got = virq_irqfd_save(vm, recs, n);
+		if (got > n) { /* bindings were added meanwhile */
+			free(recs);
+			n = got;
+			continue;
+		}
+		p = blob_section(b, VIRQ_SECTION_IRQFD, got, (size_t)got * sizeof(*recs));
+		if (p && got)
+			memcpy(p, recs, (size_t)got * sizeof(*recs));
+		free(recs);
+		return 0;
+	}
+}
+
+static int save_arch(struct virq_vm *vm, struct blob *b, uint32_t type)
+{
+	uint32_t count = 0;
+	long n = vm->arch->state_save(vm, type, NULL, 0, &count), n2;
+	char *p;
+
+	if (n < 0)
+		return (int)n;
+	p = blob_section(b, type, count, (size_t)n);
+	if (!p)
+		return 0;
+	n2 = vm->arch->state_save(vm, type, p, PAD8((size_t)n), &count);
+	if (n2 < 0)
+		return (int)n2;
+	/* A vCPU appeared in between: report the larger size, so the caller
+	 * retries with a buffer that fits. */
+	if (n2 != n)
+		b->len += PAD8((size_t)n2) + 8;
+	return 0;
+}
+
+/* The blob of the sections @what selects. */
 static long save(struct virq_vm *vm, void *buf, size_t size, unsigned what)
 {
 	struct blob b = { .buf = buf, .size = buf ? size : 0, .len = sizeof(struct virq_state_header) };
-	struct virq_state_header h;
+	int r = 0;
 
-	if (what & VIRQ_STATE_ROUTING) {
-		/* One snapshot: count and copy under the same lock hold. */
-		pthread_mutex_lock(&vm->irq_lock);
-		uint32_t n = virq_routing_copy(vm, NULL, 0);
-		void *p = blob_section(&b, VIRQ_SECTION_ROUTING, n, (size_t)n * sizeof(struct kvm_irq_routing_entry));
-
-		if (p) {
-			struct kvm_irq_routing_entry *e = malloc(((size_t)n ? n : 1) * sizeof(*e));
-
-			if (!e) {
-				pthread_mutex_unlock(&vm->irq_lock);
-				return -ENOMEM;
-			}
-			virq_routing_copy(vm, e, n);
-			memcpy(p, e, (size_t)n * sizeof(*e));
-			free(e);
-		}
-		pthread_mutex_unlock(&vm->irq_lock);
-	}
-	if (what & VIRQ_STATE_IRQFD) {
-		uint32_t n = virq_irqfd_save(vm, NULL, 0);
-
-		for (;;) {
-			struct virq_state_irqfd *recs = malloc(((size_t)n ? n : 1) * sizeof(*recs));
-			uint32_t got;
-			void *p;
-
-			if (!recs)
-				return -ENOMEM;
-			got = virq_irqfd_save(vm, recs, n);
-			if (got > n) { /* bindings were added meanwhile */
-				free(recs);
-				n = got;
-				continue;
-			}
-			p = blob_section(&b, VIRQ_SECTION_IRQFD, got, (size_t)got * sizeof(*recs));
-			if (p)
-				memcpy(p, recs, (size_t)got * sizeof(*recs));
-			free(recs);
-			break;
-		}
-	}
+	if (what & VIRQ_STATE_ROUTING)
+		r = save_routing(vm, &b);
+	for (uint32_t i = 0; !r && (what & VIRQ_STATE_ARCH) && i < vm->arch->nr_state_sections; i++)
+		r = save_arch(vm, &b, vm->arch->state_sections[i]);
+	if (!r && (what & VIRQ_STATE_IRQFD))
+		r = save_irqfd(vm, &b);
+	if (r)
+		return r;
 	if (b.len > UINT32_MAX)
 		return -EOVERFLOW;
-	if (b.len <= b.size) {
-		h = (struct virq_state_header){
+	if (b.buf && b.len <= b.size) {
+		struct virq_state_header h = {
 			.magic = VIRQ_STATE_MAGIC,
 			.version = VIRQ_STATE_VERSION,
 			.arch = (uint16_t)vm->arch->arch,
 			.size = (uint32_t)b.len,
 			.nr_sections = b.nr_sections,
 		};
+
 		memcpy(buf, &h, sizeof(h));
 	}
 	return (long)b.len;
@@ -122,123 +165,185 @@ long virq_vm_save(int vm_fd, void *buf, size_t size, unsigned what)
 	return r;
 }
 
-struct parsed {
-	const struct virq_state_section *hdr; /* unaligned: copy before use */
-	struct virq_state_section sec;
-	const char *payload;
+/* ---- restore ------------------------------------------------------------------ */
+
+struct section {
+	struct virq_state_section hdr;
+	void *payload; /* an aligned copy */
 };
 
-int virq_vm_restore(int vm_fd, const void *buf, size_t size)
-{
-	struct parsed routing = { 0 }, irqfd = { 0 };
-	struct kvm_irq_routing_entry *entries = NULL, *saved = NULL;
-	struct virq_state_irqfd *recs = NULL;
-	struct virq_state_header h;
-	struct virq_vm *vm;
-	uint32_t nsaved = 0;
-	size_t off;
-	int r;
+struct parsed {
+	struct section s[MAX_SECTIONS];
+	uint32_t n;
+	unsigned what; /* VIRQ_STATE_* present */
+};
 
-	if (!buf)
-		return -EFAULT;
+static void parsed_free(struct parsed *p)
+{
+	for (uint32_t i = 0; i < p->n; i++)
+		free(p->s[i].payload);
+	p->n = 0;
+}
+
+static bool arch_section(const struct virq_arch_ops *arch, uint32_t type)
+{
+	for (uint32_t i = 0; i < arch->nr_state_sections; i++)
+		if (arch->state_sections[i] == type)
+			return true;
+	return false;
+}
+
+/* Layout checks, and aligned copies of the payloads. */
+static int parse(const struct virq_arch_ops *arch, const void *buf, size_t size, struct parsed *p)
+{
+	struct virq_state_header h;
+	size_t off;
+
+	memset(p, 0, sizeof(*p));
 	if (size < sizeof(h))
 		return -EINVAL;
 	memcpy(&h, buf, sizeof(h));
 	if (h.magic != VIRQ_STATE_MAGIC || h.version != VIRQ_STATE_VERSION || h.size > size ||
-	    h.size < sizeof(h))
+	    h.size < sizeof(h) || h.arch != (uint16_t)arch->arch || h.nr_sections > MAX_SECTIONS)
 		return -EINVAL;
-
-	/* Parse every section first. */
 	off = sizeof(h);
 	for (uint32_t i = 0; i < h.nr_sections; i++) {
-		struct parsed p;
-		size_t rec;
+		struct section *s = &p->s[p->n];
+		size_t rec = 1;
+		unsigned bit;
 
-		if (h.size - off < sizeof(p.sec))
-			return -EINVAL;
-		memcpy(&p.sec, (const char *)buf + off, sizeof(p.sec));
-		off += sizeof(p.sec);
-		if (p.sec.size > h.size - off || p.sec.version != 1 || p.sec.flags)
-			return -EINVAL;
-		p.payload = (const char *)buf + off;
-		off += p.sec.size;
-		switch (p.sec.type) {
+		if (h.size - off < sizeof(s->hdr))
+			goto bad;
+		memcpy(&s->hdr, (const char *)buf + off, sizeof(s->hdr));
+		off += sizeof(s->hdr);
+		if (s->hdr.size > h.size - off || s->hdr.size % 8 || s->hdr.version != 1 || s->hdr.flags)
+			goto bad;
+		switch (s->hdr.type) {
 		case VIRQ_SECTION_ROUTING:
 			rec = sizeof(struct kvm_irq_routing_entry);
-			if (routing.payload || (uint64_t)p.sec.count * rec > p.sec.size)
-				return -EINVAL;
-			routing = p;
+			bit = VIRQ_STATE_ROUTING;
 			break;
 		case VIRQ_SECTION_IRQFD:
 			rec = sizeof(struct virq_state_irqfd);
-			if (irqfd.payload || (uint64_t)p.sec.count * rec > p.sec.size)
-				return -EINVAL;
-			irqfd = p;
+			bit = VIRQ_STATE_IRQFD;
 			break;
 		default:
-			return -EINVAL; /* a newer format than this library knows */
+			/* The arch checks its own record sizes; anything else
+			 * comes from a newer virq or another architecture. */
+			if (!arch_section(arch, s->hdr.type))
+				goto bad;
+			bit = VIRQ_STATE_ARCH;
+			break;
+		}
+		for (uint32_t j = 0; j < p->n; j++)
+			if (p->s[j].hdr.type == s->hdr.type)
+				goto bad; /* each section at most once */
+		if ((uint64_t)s->hdr.count * rec > s->hdr.size)
+			goto bad;
+		s->payload = malloc(s->hdr.size ? s->hdr.size : 8);
+		if (!s->payload) {
+			parsed_free(p);
+			return -ENOMEM;
+		}
+		memcpy(s->payload, (const char *)buf + off, s->hdr.size);
+		off += s->hdr.size;
+		p->what |= bit;
+		p->n++;
+	}
+	return 0;
+bad:
+	parsed_free(p);
+	return -EINVAL;
+}
+
+/* Apply in dependency order: routing, the controllers, then irqfds
+ * (which inject through both). */
+static int apply(struct virq_vm *vm, struct parsed *p)
+{
+	static const unsigned order[] = { VIRQ_STATE_ROUTING, VIRQ_STATE_ARCH, VIRQ_STATE_IRQFD };
+	int r = 0;
+
+	for (unsigned o = 0; !r && o < ARRAY_SIZE(order); o++) {
+		for (uint32_t i = 0; !r && i < p->n; i++) {
+			struct section *s = &p->s[i];
+
+			switch (s->hdr.type) {
+			case VIRQ_SECTION_ROUTING:
+				if (order[o] == VIRQ_STATE_ROUTING)
+					r = virq_set_irq_routing(vm, s->payload, s->hdr.count, 0);
+				break;
+			case VIRQ_SECTION_IRQFD:
+				if (order[o] == VIRQ_STATE_IRQFD)
+					r = virq_irqfd_restore(vm, s->payload, s->hdr.count);
+				break;
+			default:
+				if (order[o] == VIRQ_STATE_ARCH)
+					r = vm->arch->state_restore(vm, s->hdr.type, s->payload, s->hdr.count);
+				break;
+			}
 		}
 	}
+	return r;
+}
 
+static int check(struct virq_vm *vm, const struct parsed *p)
+{
+	for (uint32_t i = 0; i < p->n; i++) {
+		const struct section *s = &p->s[i];
+		int r = 0;
+
+		switch (s->hdr.type) {
+		case VIRQ_SECTION_ROUTING:
+			if (s->hdr.count > virq_vm_gsi_limit(vm) || !vm->arch->can_set_irq_routing(vm))
+				r = -EINVAL;
+			break;
+		case VIRQ_SECTION_IRQFD:
+			break; /* virq_irqfd_restore() checks before it changes */
+		default:
+			r = vm->arch->state_check(vm, s->hdr.type, s->payload, s->hdr.count, s->hdr.size);
+			break;
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int virq_vm_restore(int vm_fd, const void *buf, size_t size)
+{
+	struct parsed in, old;
+	struct virq_vm *vm;
+	void *undo = NULL;
+	long n;
+	int r;
+
+	if (!buf)
+		return -EFAULT;
 	vm = virq_vm_get(vm_fd);
 	if (!vm)
 		return -EBADF;
-	if (h.arch != (uint16_t)vm->arch->arch) {
-		r = -EINVAL;
+	r = parse(vm->arch, buf, size, &in);
+	if (r)
 		goto out;
-	}
-	/* Aligned copies of the payloads. */
-	if (routing.payload) {
-		entries = malloc(((size_t)routing.sec.count ? routing.sec.count : 1) * sizeof(*entries));
-		if (!entries) {
-			r = -ENOMEM;
-			goto out;
-		}
-		memcpy(entries, routing.payload, (size_t)routing.sec.count * sizeof(*entries));
-		if (routing.sec.count > virq_vm_gsi_limit(vm) || !vm->arch->can_set_irq_routing(vm)) {
-			r = -EINVAL;
-			goto out;
-		}
-	}
-	if (irqfd.payload) {
-		recs = malloc(((size_t)irqfd.sec.count ? irqfd.sec.count : 1) * sizeof(*recs));
-		if (!recs) {
-			r = -ENOMEM;
-			goto out;
-		}
-		memcpy(recs, irqfd.payload, (size_t)irqfd.sec.count * sizeof(*recs));
-	}
+	r = check(vm, &in);
+	if (r)
+		goto out_in;
 
-	/* Routing first (irqfds inject through it); if the irqfds then fail,
-	 * the old routing goes back. */
-	if (routing.payload) {
-		if (irqfd.payload) {
-			pthread_mutex_lock(&vm->irq_lock);
-			nsaved = virq_routing_copy(vm, NULL, 0);
-			saved = malloc(((size_t)nsaved ? nsaved : 1) * sizeof(*saved));
-			if (saved)
-				virq_routing_copy(vm, saved, nsaved);
-			pthread_mutex_unlock(&vm->irq_lock);
-			if (!saved) {
-				r = -ENOMEM;
-				goto out;
-			}
-		}
-		r = virq_set_irq_routing(vm, entries, routing.sec.count, 0);
-		if (r)
-			goto out;
+	/* What we are about to replace, to put it back on failure. */
+	n = save(vm, NULL, 0, in.what);
+	undo = n > 0 ? malloc((size_t)n) : NULL;
+	if (!undo || save(vm, undo, (size_t)n, in.what) != n || parse(vm->arch, undo, (size_t)n, &old)) {
+		r = n < 0 ? (int)n : -ENOMEM;
+		goto out_in;
 	}
-	if (irqfd.payload) {
-		r = virq_irqfd_restore(vm, recs, irqfd.sec.count);
-		if (r && saved)
-			virq_set_irq_routing(vm, saved, nsaved, 0);
-	} else {
-		r = 0;
-	}
+	r = apply(vm, &in);
+	if (r)
+		apply(vm, &old); /* best effort: it was valid a moment ago */
+	parsed_free(&old);
+out_in:
+	parsed_free(&in);
 out:
-	free(entries);
-	free(saved);
-	free(recs);
+	free(undo);
 	virq_obj_put(&vm->obj);
 	return r;
 }

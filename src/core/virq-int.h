@@ -117,6 +117,19 @@ struct virq_arch_ops {
 	/* KVM_IRQFD assign: kvm_arch_irqfd_allowed() (false -> EINVAL). */
 	bool (*irqfd_allowed)(struct virq_vm *vm, bool resample);
 
+	/* Architecture sections of the state blob (state.c), in save order. */
+	const uint32_t *state_sections;
+	uint32_t nr_state_sections;
+	/* Write section @type's payload into @buf (NULL or too small: only
+	 * measure).  Returns the payload bytes and *@count, or -errno. */
+	long (*state_save)(struct virq_vm *vm, uint32_t type, void *buf, size_t size, uint32_t *count);
+	/* Check a payload (8-byte aligned copy of @size bytes holding @count
+	 * records) without changing anything. */
+	int (*state_check)(struct virq_vm *vm, uint32_t type, const void *payload, uint32_t count,
+			   uint32_t size);
+	/* Apply a checked payload. */
+	int (*state_restore)(struct virq_vm *vm, uint32_t type, const void *payload, uint32_t count);
+
 	/* Native calls (see virq.h for their contracts). */
 	int64_t (*poll_timers)(struct virq_vm *vm);
 	int (*vcpu_has_interrupt)(struct virq_vcpu *vcpu);

@@ -204,6 +204,41 @@ static void vcpu_sync_scan(struct x86_vcpu *xv)
 				      xv->ioapic_handled_vectors);
 }
 
+/*
+ * Split irqchip: the GSIs reserved for the user-space IOAPIC whose level MSI
+ * route sent @vector to this vCPU are acknowledged, so their resampling
+ * irqfds resample (virq allows resamplefd in split mode; the kernel does not).
+ */
+static void split_eoi_notify_gsis(struct x86_vcpu *xv, int vector)
+{
+	struct x86_vm *xvm = xv->xvm;
+	struct virq_routing *rt;
+
+	if (!virq_has_ack_notifiers(xvm->vm))
+		return;
+	rcu_read_lock();
+	rt = virq_routing_deref(xvm->vm);
+	for (uint32_t gsi = 0; rt && gsi < xvm->nr_reserved_ioapic_pins && gsi < rt->limit; gsi++) {
+		const struct virq_gsi_routes *gr = virq_routing_lookup(rt, gsi);
+
+		for (uint32_t j = 0; gr && j < gr->nr; j++) {
+			const struct virq_route *e = &gr->e[j];
+			struct x86_irq irq;
+
+			if (e->type != KVM_IRQ_ROUTING_MSI)
+				continue;
+			x86_msi_to_irq(xvm, e->msi.address_lo, e->msi.address_hi, e->msi.data, &irq);
+			if (!irq.trig_mode || irq.vector != (uint32_t)vector ||
+			    !x86_apic_match_dest(xvm, xv->apic, NULL, APIC_DEST_NOSHORT, irq.dest_id,
+						 irq.dest_mode))
+				continue;
+			virq_notify_acked_gsi(xvm->vm, gsi);
+			break;
+		}
+	}
+	rcu_read_unlock();
+}
+
 /* kvm_ioapic_send_eoi(). */
 void x86_vcpu_ioapic_eoi(struct x86_vcpu *xv, int vector)
 {
@@ -222,6 +257,7 @@ void x86_vcpu_ioapic_eoi(struct x86_vcpu *xv, int vector)
 	if (x86_irqchip_split(xvm)) {
 		if (directed && xvm->seoib_mode == X86_SEOIB_ENABLED)
 			return;
+		split_eoi_notify_gsis(xv, vector);
 		virq_vcpu_event(xv->vcpu, VIRQ_EVENT_IOAPIC_EOI, (uint32_t)vector);
 		return;
 	}
@@ -289,6 +325,22 @@ static bool ioapic_has_notifier(void *opaque, int pin)
 	struct x86_vm *xvm = opaque;
 
 	return virq_irq_has_notifier(xvm->vm, KVM_IRQCHIP_IOAPIC, (uint32_t)pin);
+}
+
+/* kvm_notify_irqfd_resampler(KVM_IRQCHIP_IOAPIC, pin): a level pin was
+ * unmasked with IRR set.  Runs under the IOAPIC lock: RCU only. */
+static bool ioapic_resample(void *opaque, int pin)
+{
+	struct x86_vm *xvm = opaque;
+	bool r = false;
+	int gsi;
+
+	rcu_read_lock();
+	gsi = virq_irqchip_pin_to_gsi(xvm->vm, KVM_IRQCHIP_IOAPIC, (uint32_t)pin);
+	if (gsi >= 0)
+		r = virq_notify_irqfd_resampler(xvm->vm, (uint32_t)gsi);
+	rcu_read_unlock();
+	return r;
 }
 
 static void ioapic_scan(void *opaque)
@@ -475,6 +527,7 @@ static int create_irqchip(struct virq_vm *vm)
 		.deliver = ioapic_deliver,
 		.acked = ioapic_acked,
 		.has_notifier = ioapic_has_notifier,
+		.resample = ioapic_resample,
 		.scan = ioapic_scan,
 		.now = ioapic_now,
 	};
@@ -683,6 +736,8 @@ static int x86_check_extension(struct virq_vm *vm, long cap)
 	case KVM_CAP_SET_BOOT_CPU_ID:
 	case KVM_CAP_EXT_CPUID:
 	case KVM_CAP_USER_NMI:
+	case KVM_CAP_IRQFD:
+	case KVM_CAP_IRQFD_RESAMPLE:
 		return 1;
 	case KVM_CAP_X2APIC_API: {
 		int r = (int)X2APIC_API_VALID_FLAGS;
@@ -1227,6 +1282,11 @@ const struct virq_arch_ops virq_x86_ops = {
 	.can_set_irq_routing = x86_can_set_irq_routing,
 	.set_routing_entry = x86_set_routing_entry,
 	.route_to_user = x86_route_to_user,
+	.state_sections = x86_state_sections,
+	.nr_state_sections = 2,
+	.state_save = x86_state_save,
+	.state_check = x86_state_check,
+	.state_restore = x86_state_restore,
 	.irq_routing_update = x86_irq_routing_update,
 	.irq_line = x86_irq_line,
 	.signal_msi = x86_signal_msi,

@@ -273,4 +273,11 @@ void x86_msi_to_irq(struct x86_vm *xvm, uint32_t address_lo, uint32_t address_hi
 int x86_set_msi(struct x86_vm *xvm, uint32_t address_lo, uint32_t address_hi,
 		uint32_t data, int level);
 
+/* x86_state.c: the arch sections of the VM state blob. */
+extern const uint32_t x86_state_sections[2];
+long x86_state_save(struct virq_vm *vm, uint32_t type, void *buf, size_t size, uint32_t *count);
+int x86_state_check(struct virq_vm *vm, uint32_t type, const void *payload, uint32_t count,
+		    uint32_t size);
+int x86_state_restore(struct virq_vm *vm, uint32_t type, const void *payload, uint32_t count);
+
 #endif /* VIRQ_X86_H */
