@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,16 +59,18 @@ static uint64_t clock_read(void *opaque)
 	return ((struct clock *)opaque)->ns;
 }
 
-static unsigned event_count;
+/* Bumped by callbacks on the caller's thread and on irqfd delivery threads. */
+static _Atomic unsigned event_count;
 
 static void on_event(void *opaque, int fd, const struct virq_event *ev)
 {
 	struct kvm_msi msi = { .address_lo = 0xfee00000, .data = 0x40 };
 
 	(void)fd;
-	event_count++;
+	unsigned c = atomic_fetch_add(&event_count, 1);
+
 	/* Re-enter from the callback now and then, as a VMM may. */
-	if (ev->type == VIRQ_EVENT_KICK && (event_count & 63) == 0)
+	if (ev->type == VIRQ_EVENT_KICK && (c & 63) == 63)
 		virq_ioctl(*(int *)opaque, KVM_SIGNAL_MSI, &msi);
 }
 
@@ -397,7 +400,7 @@ int main(int argc, char **argv)
 		}
 		run_one(buf, n);
 	}
-	printf("fuzz_ops: %lu inputs, %u events, no failure\n", iterations, event_count);
+	printf("fuzz_ops: %lu inputs, %u events, no failure\n", iterations, atomic_load(&event_count));
 	return 0;
 }
 #endif
