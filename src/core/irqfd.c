@@ -996,8 +996,15 @@ fail:
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, news[i]->fd, NULL);
 	for (uint32_t i = 0; i < n; i++)
 		news[i]->rs = NULL;
-	for (uint32_t j = 0; j < nrs; j++)
+	for (uint32_t j = 0; j < nrs; j++) {
+		/* The kernel sets the resampler up before its last checks and
+		 * shuts it down on failure, which lowers the resample source's
+		 * level on the GSI: a level pin is re-evaluated and may deliver
+		 * (measured; the differential test covers it). */
+		if (!replacing)
+			virq_set_irq(s->vm, VIRQ_IRQFD_RESAMPLE_IRQ_SOURCE_ID, rss[j]->kian.gsi, 0, false);
 		free(rss[j]);
+	}
 	free(rss);
 	free(nt);
 	return r;

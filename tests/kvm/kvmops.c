@@ -272,8 +272,9 @@ bool km_create(struct machine *m, const struct kvm_backend *b, const struct km_s
 	if (shape->irqchip == KM_IRQCHIP_FULL) {
 		step(m, "KVM_CREATE_IRQCHIP", kb_ioctl(b, m->vm, KVM_CREATE_IRQCHIP, NULL));
 	} else if (shape->irqchip == KM_IRQCHIP_SPLIT) {
-		struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 24 } };
-		step(m, "KVM_ENABLE_CAP(SPLIT_IRQCHIP,24)", kb_ioctl(b, m->vm, KVM_ENABLE_CAP, &cap));
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP,
+					      .args = { shape->split_pins_set ? shape->split_pins : 24 } };
+		step(m, "KVM_ENABLE_CAP(SPLIT_IRQCHIP)", kb_ioctl(b, m->vm, KVM_ENABLE_CAP, &cap));
 	}
 	if (shape->x2apic_api) {
 		struct kvm_enable_cap cap = { .cap = KVM_CAP_X2APIC_API,
@@ -320,7 +321,10 @@ const char *km_shape_str(const struct km_shape *s)
 	static const char *const cpuid[] = { "-", "plain", "x2apic" };
 	int n;
 
-	n = snprintf(buf, sizeof ring[0], "%s/%dcpu[", chip[s->irqchip], s->nvcpus);
+	n = snprintf(buf, sizeof ring[0], "%s", chip[s->irqchip]);
+	if (s->irqchip == KM_IRQCHIP_SPLIT && s->split_pins_set)
+		n += snprintf(buf + n, sizeof ring[0] - n, "(%u)", s->split_pins);
+	n += snprintf(buf + n, sizeof ring[0] - n, "/%dcpu[", s->nvcpus);
 	for (int i = 0; i < s->nvcpus && n < (int)sizeof ring[0] - 16; i++)
 		n += snprintf(buf + n, sizeof ring[0] - n, "%s%u", i ? "," : "", s->ids[i]);
 	snprintf(buf + n, sizeof ring[0] - n, "]/cpuid=%s%s", cpuid[s->cpuid],

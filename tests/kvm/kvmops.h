@@ -61,6 +61,8 @@ enum km_cpuid {
 
 struct km_shape {
 	enum km_irqchip irqchip;
+	bool split_pins_set;     /* split mode: reserve split_pins IOAPIC pins ... */
+	uint32_t split_pins;     /* ... instead of 24 */
 	bool x2apic_api;         /* KVM_ENABLE_CAP(KVM_CAP_X2APIC_API) ... */
 	uint64_t x2apic_flags;   /* ... with these flags */
 	enum km_cpuid cpuid;
