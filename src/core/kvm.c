@@ -161,8 +161,6 @@ static long vm_signal_msi(struct virq_vm *vm, void *argp)
 static long vm_set_gsi_routing(struct virq_vm *vm, void *argp)
 {
 	struct kvm_irq_routing routing;
-	struct kvm_irq_routing_entry *entries = NULL;
-	long r;
 
 	if (!argp)
 		return -EFAULT;
@@ -177,9 +175,8 @@ static long vm_set_gsi_routing(struct virq_vm *vm, void *argp)
 	 * stays memory-safe if the caller rewrites them meanwhile (the kernel
 	 * copies because it must; the outcome for a racing caller is the
 	 * same: some mix of the values it wrote). */
-	entries = ((struct kvm_irq_routing *)argp)->entries;
-	r = virq_set_irq_routing(vm, entries, routing.nr, routing.flags);
-	return r;
+	return virq_set_irq_routing(vm, ((struct kvm_irq_routing *)argp)->entries, routing.nr,
+				    routing.flags);
 }
 
 static long vm_irqfd(struct virq_vm *vm, void *argp)

@@ -279,26 +279,25 @@ static bool route_same(const struct virq_route *a, const struct virq_route *b)
 	return a->type == b->type && a->set == b->set && !memcmp(&a->msi, &b->msi, sizeof(*a) - offsetof(struct virq_route, msi));
 }
 
+static void counter_copy(_Atomic uint64_t *dst, _Atomic uint64_t *src)
+{
+	atomic_store_explicit(dst, atomic_load_explicit(src, memory_order_relaxed), memory_order_relaxed);
+}
+
 /* A route that did not change keeps its counters. */
 static void carry_counters(struct virq_gsi_routes *g, const struct virq_gsi_routes *old)
 {
 	if (!old)
 		return;
 	for (uint32_t k = 0; k < g->nr && k < old->nr; k++) {
+		struct virq_route_counters *d = &g->counters[k], *c = &old->counters[k];
+
 		if (!route_same(&g->e[k], &old->e[k]))
 			continue;
-		atomic_store_explicit(&g->counters[k].delivered,
-				      atomic_load_explicit(&old->counters[k].delivered, memory_order_relaxed),
-				      memory_order_relaxed);
-		atomic_store_explicit(&g->counters[k].coalesced,
-				      atomic_load_explicit(&old->counters[k].coalesced, memory_order_relaxed),
-				      memory_order_relaxed);
-		atomic_store_explicit(&g->counters[k].masked,
-				      atomic_load_explicit(&old->counters[k].masked, memory_order_relaxed),
-				      memory_order_relaxed);
-		atomic_store_explicit(&g->counters[k].no_destination,
-				      atomic_load_explicit(&old->counters[k].no_destination, memory_order_relaxed),
-				      memory_order_relaxed);
+		counter_copy(&d->delivered, &c->delivered);
+		counter_copy(&d->coalesced, &c->coalesced);
+		counter_copy(&d->masked, &c->masked);
+		counter_copy(&d->no_destination, &c->no_destination);
 	}
 }
 
@@ -878,7 +877,11 @@ int virq_route_batch_commit(struct virq_route_batch *b)
 
 /* ---- read-back, counters, GSI space -------------------------------------------- */
 
-int virq_route_get(int vm_fd, uint32_t gsi, struct kvm_irq_routing_entry *entries, uint32_t max)
+/* Copy route @k of @g into slot @k of @out. */
+typedef void (*route_copy_fn)(struct virq_vm *vm, const struct virq_gsi_routes *g, uint32_t k, void *out);
+
+/* The routes of @gsi through @copy (up to @max); returns how many there are. */
+static int read_gsi(int vm_fd, uint32_t gsi, route_copy_fn copy, void *out, uint32_t max)
 {
 	struct virq_vm *vm = virq_vm_get(vm_fd);
 	const struct virq_gsi_routes *g;
@@ -890,38 +893,39 @@ int virq_route_get(int vm_fd, uint32_t gsi, struct kvm_irq_routing_entry *entrie
 	g = virq_routing_lookup(virq_routing_deref(vm), gsi);
 	if (g) {
 		n = g->nr;
-		for (uint32_t k = 0; entries && k < g->nr && k < max; k++)
-			virq_route_to_user(vm, &g->e[k], &entries[k]);
+		for (uint32_t k = 0; out && k < g->nr && k < max; k++)
+			copy(vm, g, k, out);
 	}
 	rcu_read_unlock();
 	virq_obj_put(&vm->obj);
 	return n;
 }
 
+static void copy_entry(struct virq_vm *vm, const struct virq_gsi_routes *g, uint32_t k, void *out)
+{
+	virq_route_to_user(vm, &g->e[k], &((struct kvm_irq_routing_entry *)out)[k]);
+}
+
+static void copy_stats(struct virq_vm *vm, const struct virq_gsi_routes *g, uint32_t k, void *out)
+{
+	struct virq_route_counters *c = &g->counters[k];
+	struct virq_route_stats *st = &((struct virq_route_stats *)out)[k];
+
+	(void)vm;
+	st->delivered = atomic_load_explicit(&c->delivered, memory_order_relaxed);
+	st->coalesced = atomic_load_explicit(&c->coalesced, memory_order_relaxed);
+	st->masked = atomic_load_explicit(&c->masked, memory_order_relaxed);
+	st->no_destination = atomic_load_explicit(&c->no_destination, memory_order_relaxed);
+}
+
+int virq_route_get(int vm_fd, uint32_t gsi, struct kvm_irq_routing_entry *entries, uint32_t max)
+{
+	return read_gsi(vm_fd, gsi, copy_entry, entries, max);
+}
+
 int virq_route_stats(int vm_fd, uint32_t gsi, struct virq_route_stats *stats, uint32_t max)
 {
-	struct virq_vm *vm = virq_vm_get(vm_fd);
-	const struct virq_gsi_routes *g;
-	int n = 0;
-
-	if (!vm)
-		return -EBADF;
-	rcu_read_lock();
-	g = virq_routing_lookup(virq_routing_deref(vm), gsi);
-	if (g) {
-		n = g->nr;
-		for (uint32_t k = 0; stats && k < g->nr && k < max; k++) {
-			struct virq_route_counters *c = &g->counters[k];
-
-			stats[k].delivered = atomic_load_explicit(&c->delivered, memory_order_relaxed);
-			stats[k].coalesced = atomic_load_explicit(&c->coalesced, memory_order_relaxed);
-			stats[k].masked = atomic_load_explicit(&c->masked, memory_order_relaxed);
-			stats[k].no_destination = atomic_load_explicit(&c->no_destination, memory_order_relaxed);
-		}
-	}
-	rcu_read_unlock();
-	virq_obj_put(&vm->obj);
-	return n;
+	return read_gsi(vm_fd, gsi, copy_stats, stats, max);
 }
 
 /* Copy the table in force, in GSI order (irq_lock held: one snapshot). */
