@@ -359,6 +359,7 @@ static void table_free_rcu(struct rcu_head *head)
  * acknowledges it. */
 static void irqfd_set(struct irqfd *f)
 {
+	virq_trace_virq_irqfd_inject(&f->vm->trace, -1, f->gsi, f->rs != NULL);
 	if (f->rs) {
 		virq_set_irq(f->vm, VIRQ_IRQFD_RESAMPLE_IRQ_SOURCE_ID, f->gsi, 1, false);
 		return;

@@ -331,6 +331,27 @@ int virq_vcpu_set_event_fn(int vcpu_fd, virq_event_fn fn, void *opaque)
 	return r;
 }
 
+int virq_vm_set_trace_fn(int vm_fd, virq_trace_fn fn, void *opaque)
+{
+	struct virq_vm *vm = virq_vm_get(vm_fd);
+	int r;
+
+	if (!vm)
+		return -EBADF;
+	/* Wait below for emitters still using the old pair, so the caller may
+	 * free its opaque on return; that wait cannot run inside a read-side
+	 * section (a trace or event callback). */
+	if (rcu_read_ongoing()) {
+		virq_obj_put(&vm->obj);
+		return -EDEADLK;
+	}
+	r = virq_trace_sink_set(&vm->trace, fn, opaque);
+	virq_obj_put(&vm->obj);
+	if (r == 0)
+		synchronize_rcu();
+	return r;
+}
+
 int virq_vm_set_clock(int vm_fd, virq_clock_fn fn, void *opaque)
 {
 	struct virq_vm *vm = virq_vm_get(vm_fd);

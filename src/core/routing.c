@@ -488,6 +488,7 @@ int virq_set_irq_routing(struct virq_vm *vm, const struct kvm_irq_routing_entry 
 		atomic_store_explicit(&rt->counted, true, memory_order_relaxed);
 	}
 	atomic_store_explicit(&vm->routing, rt, memory_order_release);
+	virq_trace_virq_set_gsi_routing(&vm->trace, -1, nr);
 	routing_changed(vm);
 	pthread_mutex_unlock(&vm->irq_lock);
 	if (old)
@@ -532,6 +533,7 @@ int virq_set_irq(struct virq_vm *vm, int irq_source_id, uint32_t gsi, int level,
 	struct virq_routing *rt;
 	int ret = -1;
 
+	virq_trace_kvm_set_irq(&vm->trace, -1, gsi, level, irq_source_id);
 	rcu_read_lock();
 	rt = virq_routing_deref(vm);
 	g = virq_routing_lookup(rt, gsi);
@@ -661,6 +663,7 @@ static struct virq_gsi_routes *install_gsi(struct virq_vm *vm, struct virq_routi
 	struct virq_rt_leaf *l = atomic_load_explicit(&rt->leaf[gsi >> VIRQ_RT_LEAF_SHIFT], memory_order_relaxed);
 	struct virq_gsi_routes *old;
 
+	virq_trace_virq_route_update(&vm->trace, -1, gsi, g ? g->nr : 0);
 	if (!l)
 		return NULL;
 	old = atomic_load_explicit(&l->slot[gsi & (VIRQ_RT_LEAF_SIZE - 1)], memory_order_relaxed);
@@ -1098,6 +1101,7 @@ void virq_notify_acked_irq(struct virq_vm *vm, uint32_t irqchip, uint32_t pin)
 {
 	int gsi;
 
+	virq_trace_kvm_ack_irq(&vm->trace, -1, irqchip, pin);
 	if (!virq_has_ack_notifiers(vm))
 		return;
 	rcu_read_lock();

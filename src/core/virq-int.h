@@ -19,6 +19,7 @@
 #include <urcu-bp.h>
 
 #include "virq/virq.h"
+#include "trace.h"
 
 #define VIRQ_HIDDEN __attribute__((visibility("hidden")))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -317,6 +318,9 @@ struct virq_vm {
 
 	virq_clock_fn clock;
 	void *clock_opaque;
+
+	/* The trace callback and the VM handle events carry (trace.h). */
+	struct virq_trace_sink trace;
 };
 
 struct virq_vcpu {

@@ -39,6 +39,7 @@ static void vm_release(struct virq_obj *obj)
 		free(vcpu);
 	}
 	vm->arch->vm_destroy(vm);
+	virq_trace_sink_destroy(&vm->trace);
 	virq_routing_free(atomic_load(&vm->routing));
 	virq_ack_notifiers_destroy(vm);
 	pthread_mutex_destroy(&vm->lock);
@@ -70,9 +71,15 @@ int virq_vm_create(const struct virq_arch_ops *arch, unsigned long type)
 		free(vm);
 		return r;
 	}
-	r = virq_handle_install(&vm->obj);
-	if (r < 0)
+	/* The handle number is known before anyone can look the VM up, so
+	 * events always carry it. */
+	r = virq_handle_reserve();
+	if (r < 0) {
 		virq_obj_put(&vm->obj);
+		return r;
+	}
+	vm->trace.vm_fd = r;
+	virq_handle_commit(r, &vm->obj);
 	return r;
 }
 

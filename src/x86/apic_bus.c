@@ -661,6 +661,10 @@ int x86_set_msi(struct x86_vm *xvm, uint32_t address_lo, uint32_t address_hi,
 		return -EINVAL;
 	if (!level)
 		return -1;
+	/* As kvm_msi_to_lapic_irq(): the high address dword only counts
+	 * (and is only shown) in the x2APIC format. */
+	virq_trace_kvm_msi_set_irq(xvm->vm ? &xvm->vm->trace : NULL, -1,
+				   address_lo | (xvm->x2apic_format ? (uint64_t)address_hi << 32 : 0), data);
 	x86_msi_to_irq(xvm, address_lo, address_hi, data, &irq);
 	return x86_irq_delivery_to_apic(xvm, NULL, &irq, NULL);
 }

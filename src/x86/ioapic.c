@@ -250,26 +250,36 @@ static int ioapic_service(struct x86_ioapic *s, int pin, bool line_status)
 static int ioapic_set_line(struct x86_ioapic *s, int pin, bool high, bool line_status)
 {
 	uint32_t bit = 1u << pin;
-	bool edge = !(s->rtbl[pin] & RTE_LEVEL);
+	uint64_t entry = s->rtbl[pin]; /* traced as it was before delivery */
+	bool edge = !(entry & RTE_LEVEL);
 	uint32_t old_irr;
+	int ret;
 
 	if (!high) {
 		s->irr &= ~bit;
-		return 1;
+		ret = 1;
+		goto out;
 	}
 
 	/* An RTC interrupt not yet EOIed everywhere: report it coalesced. */
-	if (pin == IOAPIC_RTC_PIN && line_status && s->rtc.pending_eoi > 0)
-		return 0;
+	if (pin == IOAPIC_RTC_PIN && line_status && s->rtc.pending_eoi > 0) {
+		ret = 0;
+		goto out;
+	}
 
 	old_irr = s->irr;
 	s->irr |= bit;
 	if (edge) {
 		s->irr_delivered &= ~bit;
-		if (old_irr == s->irr)
-			return 0; /* no rising edge */
+		if (old_irr == s->irr) {
+			ret = 0; /* no rising edge */
+			goto out;
+		}
 	}
-	return ioapic_service(s, pin, line_status);
+	ret = ioapic_service(s, pin, line_status);
+out:
+	virq_trace_kvm_ioapic_set_irq(s->hooks.trace, -1, entry, pin, ret == 0);
+	return ret;
 }
 
 static uint32_t ioapic_read_indirect(struct x86_ioapic *s)
@@ -401,6 +411,7 @@ static void ioapic_eoi_pin(struct x86_ioapic *s, bool directed_eoi, int trigger_
 				s->eoi_inject.deadline_set = false;
 			}
 			s->eoi_count[pin] = 0;
+			virq_trace_kvm_ioapic_delayed_eoi_inj(s->hooks.trace, -1, s->rtbl[pin]);
 		} else {
 			ioapic_service(s, pin, false);
 		}

@@ -17,6 +17,10 @@ struct x86_ioapic;
 
 struct x86_ioapic_hooks {
 	void *opaque;
+	/* Optional (NULL: USDT probes only).  Where kvm_ioapic_set_irq and
+	 * kvm_ioapic_delayed_eoi_inj go; the sink's callback runs with the
+	 * IOAPIC lock held. */
+	const struct virq_trace_sink *trace;
 	/* Deliver to the LAPICs (x86_irq_delivery_to_apic).  Called WITH the
 	 * IOAPIC lock held: it is a leaf and never calls back. */
 	int (*deliver)(void *opaque, const struct x86_irq *irq, struct x86_dest_map *dest_map);

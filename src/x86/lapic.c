@@ -108,6 +108,7 @@ struct lapic_timer {
 struct x86_lapic {
 	struct x86_vcpu *xv;
 	pthread_mutex_t lock;
+	const struct virq_trace_sink *trace; /* the VM's; NULL without one */
 
 	/* The register page (first 1 KiB of the kernel's apic->regs). */
 	uint32_t regs[LAPIC_REG_WORDS];
@@ -134,7 +135,10 @@ struct x86_lapic {
 struct lapic_post {
 	int eoi_vector; /* -1: none */
 	bool ipi;
+	uint32_t icr_low; /* the IPI as written, for its trace event */
 	struct x86_irq irq;
+	bool icr64_written; /* x2APIC ICR: traced after the IPI, as the kernel */
+	uint64_t icr64;
 	bool kick;
 	bool recalc_map;
 };
@@ -232,6 +236,12 @@ static inline bool x2apic_mode(const struct x86_lapic *apic)
 static inline uint32_t vcpu_id(const struct x86_lapic *apic)
 {
 	return apic->xv->vcpu->vcpu_id;
+}
+
+/* kvm_apic tracepoint: a guest register access (rw 0 read, 1 write). */
+static inline void trace_access(struct x86_lapic *apic, uint32_t rw, uint32_t reg, uint64_t val)
+{
+	virq_trace_kvm_apic(apic->trace, (int32_t)vcpu_id(apic), rw, reg, val);
 }
 
 static inline uint64_t now_ns(struct x86_lapic *apic)
@@ -385,6 +395,8 @@ static int set_eoi(struct x86_lapic *apic, struct lapic_post *post)
 {
 	int vector = highest_isr(apic);
 
+	/* Traced before the check: the kernel shows spurious EOIs as -1. */
+	virq_trace_kvm_eoi(apic->trace, (int32_t)vcpu_id(apic), vcpu_id(apic), vector);
 	/* Not every EOI write has an in-service vector (e.g. Linux's
 	 * check_timer() at boot). */
 	if (vector == -1)
@@ -616,6 +628,7 @@ static int reg_read(struct x86_lapic *apic, uint32_t offset, unsigned len, void 
 	if (offset > 0x3f0 || !(readable_reg_mask(apic) & APIC_REG_MASK(offset)))
 		return 1;
 	result = apic_read(apic, offset & ~0xfu, post);
+	trace_access(apic, 0, offset, result);
 	if (len == 1 || len == 2 || len == 4)
 		memcpy(data, (char *)&result + alignment, len);
 	return 0;
@@ -641,6 +654,7 @@ static void send_ipi(struct x86_lapic *apic, uint32_t icr_low, uint32_t icr_high
 		     struct lapic_post *post)
 {
 	icr_to_irq(apic, icr_low, icr_high, &post->irq);
+	post->icr_low = icr_low;
 	post->ipi = true;
 }
 
@@ -662,6 +676,8 @@ static void manage_nmi_watchdog(struct x86_lapic *apic, uint32_t lvt0)
 static int reg_write(struct x86_lapic *apic, uint32_t reg, uint32_t val, struct lapic_post *post)
 {
 	int ret = 0;
+
+	trace_access(apic, 1, reg, val);
 
 	switch (reg) {
 	case APIC_ID:
@@ -807,6 +823,8 @@ static int x2apic_icr_write(struct x86_lapic *apic, uint64_t data, struct lapic_
 	send_ipi(apic, (uint32_t)data, (uint32_t)(data >> 32), post);
 	/* One 64-bit register (VMX layout): ICR2's dword holds nothing. */
 	reg_set64(apic, APIC_ICR, data);
+	post->icr64_written = true;
+	post->icr64 = data;
 	return 0;
 }
 
@@ -817,8 +835,13 @@ static void run_post(struct x86_lapic *apic, const struct lapic_post *post)
 
 	if (post->eoi_vector >= 0)
 		x86_vcpu_ioapic_eoi(xv, post->eoi_vector);
-	if (post->ipi)
+	if (post->ipi) {
+		/* kvm_apic_send_ipi(): the event, then the delivery. */
+		virq_trace_kvm_apic_ipi(apic->trace, (int32_t)vcpu_id(apic), post->icr_low, post->irq.dest_id);
 		x86_irq_delivery_to_apic(xv->xvm, apic, &post->irq, NULL);
+	}
+	if (post->icr64_written)
+		trace_access(apic, 1, APIC_ICR, post->icr64);
 	if (post->recalc_map)
 		x86_recalculate_apic_map(xv->xvm);
 	if (post->kick)
@@ -915,6 +938,8 @@ struct x86_lapic *x86_lapic_create(struct x86_vcpu *xv)
 		return NULL;
 	}
 	apic->xv = xv;
+	if (xv->xvm && xv->xvm->vm)
+		apic->trace = &xv->xvm->vm->trace;
 	/* KVM_APIC_MAX_NR_LVT_ENTRIES minus CMCI: vCPUs start without
 	 * MCG_CMCI_P (KVM_X86_SETUP_MCE is not modelled). */
 	apic->nr_lvt_entries = LVT_MAX_ENTRIES - 1;
@@ -1252,6 +1277,9 @@ int x86_lapic_accept_irq(struct x86_lapic *apic, const struct x86_irq *irq,
 	uint32_t vector = irq->vector & APIC_VECTOR_MASK;
 	int result = 0;
 
+	/* As __apic_accept_irq(): every attempt, accepted or not. */
+	virq_trace_kvm_apic_accept_irq(apic->trace, (int32_t)vcpu_id(apic), vcpu_id(apic),
+				       (uint16_t)irq->delivery_mode, (uint16_t)irq->trig_mode, (uint8_t)vector);
 	switch (irq->delivery_mode) {
 	case APIC_DM_LOWEST:
 		atomic_fetch_add_explicit(&apic->arb_prio, 1, memory_order_relaxed);

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "pic.h"
+#include "trace.h"
 
 #define PIC_PINS 16
 #define PIC_SOURCES 64 /* irq_source_id is a bit in a 64-bit word */
@@ -424,6 +425,10 @@ int x86_pic_set_irq(struct x86_pic *s, int irq, int irq_source_id, int level)
 		*line &= ~(1ull << irq_source_id);
 	ret = pic_line(&s->chip[irq >> 3], irq & 7, *line != 0);
 	pic_evaluate(s);
+	/* After the re-evaluation, as kvm_pic_set_irq(): "coalesced" is a
+	 * request already pending (ret 0), not a masked one (-1). */
+	virq_trace_kvm_pic_set_irq(s->hooks.trace, -1, (uint8_t)(irq >> 3), (uint8_t)(irq & 7),
+				   s->chip[irq >> 3].elcr, s->chip[irq >> 3].imr, ret == 0);
 	pic_unlock(s);
 	return ret;
 }

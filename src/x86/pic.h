@@ -11,10 +11,14 @@
 #include <stdint.h>
 
 struct x86_pic;
+struct virq_trace_sink;
 
 /* Calls the PIC makes outward; always with the PIC lock dropped. */
 struct x86_pic_hooks {
 	void *opaque;
+	/* Optional (NULL: USDT probes only).  Where kvm_pic_set_irq events
+	 * go; the sink's callback runs with the PIC lock held. */
+	const struct virq_trace_sink *trace;
 	/* The INT output was raised (pic_irq_request): kick the vCPU(s) that
 	 * accept PIC interrupts. */
 	void (*kick)(void *opaque);

@@ -520,10 +520,11 @@ static void x86_vm_destroy(struct virq_vm *vm)
 static int create_irqchip(struct virq_vm *vm)
 {
 	struct x86_vm *xvm = x86_vm_of(vm);
-	struct x86_pic_hooks ph = { .opaque = xvm, .kick = pic_kick, .acked = pic_acked,
-				  .accepts = pic_accepts };
+	struct x86_pic_hooks ph = { .opaque = xvm, .trace = &vm->trace, .kick = pic_kick,
+				  .acked = pic_acked, .accepts = pic_accepts };
 	struct x86_ioapic_hooks ih = {
 		.opaque = xvm,
+		.trace = &vm->trace,
 		.deliver = ioapic_deliver,
 		.acked = ioapic_acked,
 		.has_notifier = ioapic_has_notifier,
@@ -1245,7 +1246,13 @@ static int x86_vcpu_ack_interrupt(struct virq_vcpu *vcpu)
 	}
 	if (vector == -1 && xv->apic)
 		vector = x86_lapic_get_interrupt(xv->apic);
-	return vector == -1 ? -EAGAIN : vector;
+	if (vector == -1)
+		return -EAGAIN;
+	/* The kernel traces the injection into the guest (vmx/svm_inject_irq);
+	 * taking the vector is the closest point virq has.  Never soft
+	 * (INTn) nor re-injected here. */
+	virq_trace_kvm_inj_virq(&vcpu->vm->trace, (int32_t)vcpu->vcpu_id, (uint32_t)vector, false, false);
+	return vector;
 }
 
 static int x86_vcpu_eoi(struct virq_vcpu *vcpu)
