@@ -2,7 +2,7 @@
 # Install what building and testing virq needs (Debian 12).  Idempotent:
 # does nothing when everything is present.
 set -e
-pkgs="meson ninja-build pkg-config gcc libcmocka-dev liburcu-dev systemtap-sdt-dev python3"
+pkgs="meson ninja-build pkg-config gcc libcmocka-dev liburcu-dev systemtap-sdt-dev python3 scdoc binutils"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

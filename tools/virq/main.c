@@ -2,290 +2,468 @@
 /*
  * virq - the command-line face of libvirq.
  *
- *   virq [run]       run the built-in demo scenario: one interrupt down
- *                    every delivery path implemented so far, as a timeline
- *   virq version     print the library version
+ *   virq [run] [FILE]   run a scenario (default: the built-in demo)
+ *   virq state [FILE]   the state a scenario leaves, as tables or JSON
+ *   virq diff FILE      the scenario on virq and on /dev/kvm, compared
+ *   virq caps           virq's capabilities beside the kernel's
+ *   virq check FILE...  parse scenarios without running them
+ *   virq help [TOPIC]   help on a command, or on the scenario language
  *
- * The demo drives virq only through its public API: the KVM ioctls for
- * what a VMM does, the native calls for what the guest does.
+ * Exit codes are the same for every command (exec.h): 0 success, 1 an
+ * expectation failed or virq diverged from the kernel, 2 bad usage or
+ * scenario, 3 nothing to compare against, 4 the system refused.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <linux/kvm.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chipstate.h"
+#include "exec.h"
+#include "scenario.h"
 #include "virq/virq.h"
 
-static int step;
-static int failures;
+extern const char virq_demo_scenario[];
 
-static void say(const char *fmt, ...)
+static const char usage_main[] =
+	"usage: virq [COMMAND] [OPTIONS] [ARGS]\n"
+	"\n"
+	"Run the Linux KVM interrupt subsystem in user space, and look inside it.\n"
+	"\n"
+	"commands:\n"
+	"  run [FILE]     run a scenario on virq and print a timeline (default: the\n"
+	"                 built-in demo, which walks every delivery path)\n"
+	"  state [FILE]   run a scenario quietly, then print the state it leaves\n"
+	"  diff FILE      run a scenario on virq and on /dev/kvm; report the first divergence\n"
+	"  caps           virq's capabilities beside the running kernel's\n"
+	"  check FILE...  parse scenarios and report errors without running them\n"
+	"  help [TOPIC]   help on a command, or `virq help scenario` for the language\n"
+	"  version        print the version\n"
+	"\n"
+	"FILE may be - for standard input.  With no command, virq runs the demo.\n"
+	"Exit status: 0 success, 1 an expectation failed or virq diverged from the\n"
+	"kernel, 2 bad usage or scenario, 3 nothing to compare against, 4 system error.\n"
+	"See virq(1) and docs/scenarios.md.\n";
+
+static const char usage_run[] =
+	"usage: virq run [--trace] [--no-events] [--quiet] [FILE]\n"
+	"\n"
+	"Run the scenario in FILE (default: the built-in demo) on virq and print a\n"
+	"timeline: each operation with its line number and result, expectations and\n"
+	"what virq reported.\n"
+	"\n"
+	"  -t, --trace      print trace events (kvm_set_irq, kvm_apic_accept_irq, ...)\n"
+	"                   as they happen, in the kernel's tracepoint format\n"
+	"      --no-events  do not print vCPU kicks and IOAPIC EOI notifications\n"
+	"  -q, --quiet      print only failures and the summary\n"
+	"      --print-demo print the built-in demo scenario and exit\n"
+	"  -h, --help       this help\n"
+	"\n"
+	"Exit status: 0 when every expectation held, 1 when one failed or an\n"
+	"operation failed without an `expect errno=...` after it, 2 for an error in\n"
+	"the scenario (reported as file:line:col).\n";
+
+static const char usage_state[] =
+	"usage: virq state [--json] [--what LIST] [FILE]\n"
+	"\n"
+	"Run the scenario in FILE (default: the built-in demo) without a timeline and\n"
+	"print the interrupt-controller state it leaves: PIC registers, the decoded\n"
+	"IOAPIC redirection table, each LAPIC's registers and pending vectors, the\n"
+	"routing table with per-route counters.\n"
+	"\n"
+	"  -j, --json       one JSON object instead of tables\n"
+	"  -w, --what LIST  pic,ioapic,lapic,routing or all (default)\n"
+	"  -h, --help       this help\n";
+
+static const char usage_diff[] =
+	"usage: virq diff [--quiet] FILE\n"
+	"\n"
+	"Run the scenario in FILE on /dev/kvm and on virq in lockstep.  After every\n"
+	"operation compare the result, errno and the decoded PIC, IOAPIC and LAPIC\n"
+	"state; stop at the first divergence and show it field by field.  Guest\n"
+	"actions and virq-only operations end the comparison (the kernel needs a\n"
+	"running guest for those); `expect` and `state` lines are skipped.\n"
+	"\n"
+	"  -q, --quiet      print only the verdict\n"
+	"  -h, --help       this help\n"
+	"\n"
+	"Exit status: 0 identical, 1 diverged, 2 bad scenario, 3 could not compare\n"
+	"everything (no /dev/kvm, a feature the running kernel lacks, or an\n"
+	"operation only virq can do).\n";
+
+static const char usage_caps[] =
+	"usage: virq caps [--all] [--json]\n"
+	"\n"
+	"KVM_CHECK_EXTENSION for every capability of <linux/kvm.h>, on the system\n"
+	"handle and on a VM, for the running kernel (when /dev/kvm exists) and for virq.\n"
+	"\n"
+	"  -a, --all        also capabilities that are 0 everywhere\n"
+	"  -j, --json       JSON instead of a table\n"
+	"  -h, --help       this help\n";
+
+static const char usage_check[] =
+	"usage: virq check FILE...\n"
+	"\n"
+	"Parse each scenario and report the first error in each as file:line:col.\n"
+	"Exit status 0 if all parse, 2 otherwise.\n";
+
+static char *read_all(FILE *f)
 {
-	va_list ap;
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
 
-	printf("%3d  ", ++step);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+	while (buf) {
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
 
-static void check(bool ok, const char *what)
-{
-	if (!ok) {
-		printf("     !! unexpected: %s\n", what);
-		failures++;
+		len += n;
+		if (n == 0)
+			break;
+		if (cap - len - 1 == 0) {
+			char *nb = realloc(buf, cap * 2);
+
+			if (!nb) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+			cap *= 2;
+		}
 	}
+	if (buf)
+		buf[len] = 0;
+	return buf;
 }
 
-static int xioctl(int fd, unsigned long req, void *arg, const char *name)
+/* Load and parse FILE ("-" for stdin, NULL for the built-in demo). */
+static int load(const char *file, struct sc_script *sc)
 {
-	int r = virq_ioctl(fd, req, arg);
+	char err[600];
+	char *text;
+	int r;
 
-	if (r < 0) {
-		printf("     !! %s failed: %s\n", name, strerror(errno));
-		failures++;
+	if (!file) {
+		r = sc_parse("demo.virq", virq_demo_scenario, sc, err, sizeof(err));
+	} else {
+		FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+
+		if (!f) {
+			fprintf(stderr, "virq: cannot open %s: %s\n", file, strerror(errno));
+			return EXIT_USAGE;
+		}
+		text = read_all(f);
+		if (f != stdin)
+			fclose(f);
+		if (!text) {
+			fprintf(stderr, "virq: cannot read %s\n", file);
+			return EXIT_SYSTEM;
+		}
+		r = sc_parse(strcmp(file, "-") ? file : "<stdin>", text, sc, err, sizeof(err));
+		free(text);
+	}
+	if (r) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static int bad_usage(const char *usage, const char *what, const char *arg)
+{
+	fprintf(stderr, "virq: %s%s%s%s\n\n%s", what, arg ? " ('" : "", arg ? arg : "", arg ? "')" : "", usage);
+	return EXIT_USAGE;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "trace", no_argument, NULL, 't' },	 { "quiet", no_argument, NULL, 'q' },
+		{ "no-events", no_argument, NULL, 'E' }, { "print-demo", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },	 { 0 },
+	};
+	struct run_opts o = { .events = true, .out = stdout };
+	struct sc_script sc;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "+tqh", lo, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			o.trace = true;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'E':
+			o.events = false;
+			break;
+		case 'P':
+			fputs(virq_demo_scenario, stdout);
+			return EXIT_OK;
+		case 'h':
+			fputs(usage_run, stdout);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "\n%s", usage_run);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1)
+		return bad_usage(usage_run, "run takes one FILE; extra argument", argv[optind + 1]);
+	if ((r = load(optind < argc ? argv[optind] : NULL, &sc)))
+		return r;
+	if (optind == argc && !o.quiet)
+		printf("virq %s: the built-in demo scenario (virq run --print-demo shows it)\n\n", virq_version());
+	if (o.quiet)
+		o.events = false;
+	r = exec_run(&sc, &o);
+	sc_free(&sc);
+	return r;
+}
+
+static int cmd_state(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "what", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	unsigned what = CS_ALL;
+	bool json = false;
+	struct sc_script sc;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "+jw:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'w':
+			if (cs_parse_what(optarg, &what))
+				return bad_usage(usage_state, "--what takes pic,ioapic,lapic,routing or all",
+						 optarg);
+			break;
+		case 'h':
+			fputs(usage_state, stdout);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "\n%s", usage_state);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1)
+		return bad_usage(usage_state, "state takes one FILE; extra argument", argv[optind + 1]);
+	if ((r = load(optind < argc ? argv[optind] : NULL, &sc)))
+		return r;
+	r = exec_state(&sc, what, json, stdout);
+	sc_free(&sc);
+	return r;
+}
+
+static int cmd_diff(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct run_opts o = { .out = stdout };
+	struct sc_script sc;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "+qh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'h':
+			fputs(usage_diff, stdout);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "\n%s", usage_diff);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return bad_usage(usage_diff, "diff takes exactly one FILE", NULL);
+	if ((r = load(argv[optind], &sc)))
+		return r;
+	r = exec_diff(&sc, &o);
+	sc_free(&sc);
+	return r;
+}
+
+static int cmd_caps(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool all = false, json = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+ajh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			all = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(usage_caps, stdout);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "\n%s", usage_caps);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return bad_usage(usage_caps, "caps takes no argument", argv[optind]);
+	return exec_caps(all, json, stdout);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	int r = EXIT_OK;
+
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		fputs(usage_check, stdout);
+		return EXIT_OK;
+	}
+	if (argc < 2)
+		return bad_usage(usage_check, "check needs at least one FILE", NULL);
+	for (int i = 1; i < argc; i++) {
+		struct sc_script sc;
+		int e = load(argv[i], &sc);
+
+		if (e) {
+			r = e;
+			continue;
+		}
+		printf("%s: %d operations, ok\n", argv[i], sc.nops);
+		sc_free(&sc);
 	}
 	return r;
 }
 
-struct clock {
-	uint64_t ns;
-};
-
-static uint64_t clock_read(void *opaque)
+static void help_scenario(void)
 {
-	return ((struct clock *)opaque)->ns;
-}
+	printf("The scenario language (docs/scenarios.md has the full description)\n\n"
+	       "One operation per line: NAME key=value ...  (# starts a comment).\n"
+	       "Values: numbers (16, 0x40, -1, 1ms), <linux/kvm.h> constants (full or without\n"
+	       "the prefix the field implies: type=MSI, irqchip=IOAPIC, cap=SPLIT_IRQCHIP),\n"
+	       "several joined by |, vector sets {0x40, 0x41}, names (eventfds, saved states).\n"
+	       "The VM exists before line 1; vCPUs are named by their id.\n\n");
+	const char *groups[] = { "KVM ioctls (also run on /dev/kvm by `virq diff`)",
+				 "guest actions (virq's native API; the kernel needs a running guest)",
+				 "virq's own API beyond KVM", "the tool" };
+	const unsigned gflags[] = { SCF_KERNEL, SCF_GUEST, SCF_NATIVE, SCF_TOOL };
 
-static void on_event(void *opaque, int vcpu_fd, const struct virq_event *ev)
-{
-	(void)opaque;
-	(void)vcpu_fd;
-	if (ev->type == VIRQ_EVENT_KICK)
-		printf("          event: kick vCPU %u\n", ev->vcpu_id);
-	else if (ev->type == VIRQ_EVENT_IOAPIC_EOI)
-		printf("          event: vCPU %u EOI of vector %#x for the user-space IOAPIC\n", ev->vcpu_id,
-		       ev->vector);
-}
+	for (int g = 0; g < 4; g++) {
+		printf("%s:\n", groups[g]);
+		for (unsigned i = 0; i < sc_nr_specs; i++) {
+			const struct sc_spec *s = &sc_specs[i];
 
-static void lapic_w(int vcpu, uint32_t off, uint32_t val)
-{
-	int r = virq_lapic_write(vcpu, off, &val, 4);
-
-	check(r == 0, "LAPIC write");
-}
-
-static uint32_t lapic_r(int vcpu, uint32_t off)
-{
-	uint32_t val = 0;
-
-	check(virq_lapic_read(vcpu, off, &val, 4) == 0, "LAPIC read");
-	return val;
-}
-
-static void ioapic_w(int vm, uint32_t reg, uint32_t val)
-{
-	check(virq_ioapic_write(vm, 0x00, &reg, 4) == 0, "IOREGSEL write");
-	check(virq_ioapic_write(vm, 0x10, &val, 4) == 0, "IOWIN write");
-}
-
-static uint32_t ioapic_r(int vm, uint32_t reg)
-{
-	uint32_t val = 0;
-
-	virq_ioapic_write(vm, 0x00, &reg, 4);
-	virq_ioapic_read(vm, 0x10, &val, 4);
-	return val;
-}
-
-static void pio_w(int vm, uint16_t port, uint8_t val)
-{
-	check(virq_pio_write(vm, port, &val, 1) == 0, "port write");
-}
-
-/* The IRR of a vCPU as a list of vectors. */
-static void show_irr(int vcpu, const char *who)
-{
-	char buf[256];
-	int n = 0;
-
-	buf[0] = 0;
-	for (int v = 0; v < 256; v++)
-		if (lapic_r(vcpu, 0x200 + 0x10 * (v / 32)) & (1u << (v % 32)))
-			n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %#x", v);
-	printf("          %s IRR:%s\n", who, n ? buf : " (empty)");
-}
-
-static int line(int vm, uint32_t gsi, int level)
-{
-	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
-
-	xioctl(vm, KVM_IRQ_LINE_STATUS, &l, "KVM_IRQ_LINE_STATUS");
-	return l.status;
-}
-
-static int take(int vcpu, const char *who)
-{
-	int vec = virq_vcpu_ack_interrupt(vcpu);
-
-	if (vec >= 0)
-		say("%s acknowledges: vector %#x", who, vec);
-	else
-		say("%s acknowledges: nothing pending", who);
-	return vec;
-}
-
-static int demo(void)
-{
-	struct clock clk = { .ns = 1000000 };
-	int sys, vm, v0, v1, st, vec;
-
-	printf("virq %s demo: an x86 VM with the in-kernel irqchip model and two vCPUs\n\n", virq_version());
-	sys = virq_open(VIRQ_ARCH_X86);
-	if (sys < 0) {
-		perror("virq_open");
-		return 1;
+			if (!(s->flags & gflags[g]))
+				continue;
+			printf("  %s", s->name);
+			if (s->flags & SCF_REST)
+				printf(" TEXT");
+			else if (s->flags & SCF_FREEKEYS && s->kind != SC_EXPECT)
+				printf(" %s FIELD=VALUE...", s->keys);
+			else if (*s->keys)
+				printf(" %s", s->keys);
+			printf("\n      %s\n", s->help);
+			if (s->flags & SCF_ENTRIES)
+				printf("      entry gsi! type! [flags irqchip pin address_lo address_hi data devid ...]\n");
+		}
+		printf("\n");
 	}
-	vm = xioctl(sys, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
-	check(virq_vm_set_clock(vm, clock_read, &clk) == 0, "set clock");
-	xioctl(vm, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP");
-	say("KVM_CREATE_IRQCHIP: PIC pair, IOAPIC, default routing (GSI 0-15 -> PIC+IOAPIC, 16-23 -> IOAPIC)");
-	v0 = xioctl(vm, KVM_CREATE_VCPU, (void *)0, "KVM_CREATE_VCPU");
-	v1 = xioctl(vm, KVM_CREATE_VCPU, (void *)1, "KVM_CREATE_VCPU");
-	virq_vcpu_set_event_fn(v0, on_event, NULL);
-	virq_vcpu_set_event_fn(v1, on_event, NULL);
-	say("KVM_CREATE_VCPU 0 and 1: LAPIC version %#x, SVR %#x (software-disabled)", lapic_r(v0, 0x30),
-	    lapic_r(v0, 0xf0));
-
-	/* The guest enables both LAPICs: SVR bit 8, spurious vector 0xff. */
-	lapic_w(v0, 0xf0, 0x1ff);
-	lapic_w(v1, 0xf0, 0x1ff);
-	say("guest writes SVR = 0x1ff on both vCPUs (APIC software-enabled)");
-
-	/* 1. IOAPIC edge pin. */
-	printf("\n-- IOAPIC, edge-triggered pin 16 -> vector 0x40 on vCPU 1\n");
-	ioapic_w(vm, 0x10 + 2 * 16, 0x40);
-	ioapic_w(vm, 0x10 + 2 * 16 + 1, 1u << 24);
-	say("guest programs redirection entry 16: %#010x %#010x", ioapic_r(vm, 0x11 + 2 * 16),
-	    ioapic_r(vm, 0x10 + 2 * 16));
-	st = line(vm, 16, 1);
-	say("KVM_IRQ_LINE_STATUS gsi 16 level 1 -> status %d", st);
-	check(st == 1, "edge delivered to one vCPU");
-	st = line(vm, 16, 0);
-	say("KVM_IRQ_LINE_STATUS gsi 16 level 0 -> status %d", st);
-	show_irr(v1, "vCPU 1");
-	vec = take(v1, "vCPU 1");
-	check(vec == 0x40, "vector 0x40");
-	say("vCPU 1 EOI -> ended vector %#x", virq_vcpu_eoi(v1));
-
-	/* 2. IOAPIC level pin held high: EOI re-delivers. */
-	printf("\n-- IOAPIC, level-triggered pin 17 held high: remote IRR and EOI re-delivery\n");
-	ioapic_w(vm, 0x10 + 2 * 17, 0x41 | (1u << 15));
-	ioapic_w(vm, 0x10 + 2 * 17 + 1, 0);
-	st = line(vm, 17, 1);
-	say("raise gsi 17 -> status %d; RTE now %#010x (remote IRR bit 14)", st, ioapic_r(vm, 0x10 + 2 * 17));
-	vec = take(v0, "vCPU 0");
-	check(vec == 0x41, "vector 0x41");
-	say("vCPU 0 EOI (line still high) -> ended %#x", virq_vcpu_eoi(v0));
-	show_irr(v0, "vCPU 0");
-	check(virq_vcpu_has_interrupt(v0) == 1, "re-delivered after EOI");
-	vec = take(v0, "vCPU 0");
-	st = line(vm, 17, 0);
-	say("device lowers gsi 17 (status %d), vCPU 0 EOI -> ended %#x", st, virq_vcpu_eoi(v0));
-	say("RTE 17 now %#010x (remote IRR clear), vCPU 0 pending: %d", ioapic_r(vm, 0x10 + 2 * 17),
-	    virq_vcpu_has_interrupt(v0));
-
-	/* 3. PIC through LVT0 ExtINT. */
-	printf("\n-- 8259 PIC: ICW1-4, IRQ 1 -> ExtINT through vCPU 0's LVT0\n");
-	pio_w(vm, 0x20, 0x11);
-	pio_w(vm, 0x21, 0x20);
-	pio_w(vm, 0x21, 0x04);
-	pio_w(vm, 0x21, 0x01);
-	pio_w(vm, 0x21, 0xfd);
-	say("guest initialises the master PIC: base 0x20, cascade on IRQ2, IMR 0xfd (only IRQ 1 open)");
-	st = line(vm, 1, 1);
-	say("KVM_IRQ_LINE gsi 1 level 1 -> status %d (PIC delivered, IOAPIC pin masked)", st);
-	line(vm, 1, 0);
-	vec = take(v0, "vCPU 0 (INTA via PIC)");
-	check(vec == 0x21, "PIC vector 0x21");
-	pio_w(vm, 0x20, 0x20);
-	say("guest sends a non-specific EOI to the master PIC");
-
-	/* 4. MSI. */
-	printf("\n-- KVM_SIGNAL_MSI: fixed, physical, vector 0x50 to APIC ID 1\n");
-	struct kvm_msi msi = { .address_lo = 0xfee00000 | (1u << 12), .data = 0x50 };
-	st = xioctl(vm, KVM_SIGNAL_MSI, &msi, "KVM_SIGNAL_MSI");
-	say("KVM_SIGNAL_MSI -> %d vCPU(s)", st);
-	vec = take(v1, "vCPU 1");
-	check(vec == 0x50, "MSI vector 0x50");
-	virq_vcpu_eoi(v1);
-	msi.address_lo = 0xfee00000 | (7u << 12);
-	errno = 0;
-	st = virq_ioctl(vm, KVM_SIGNAL_MSI, &msi);
-	say("KVM_SIGNAL_MSI to absent APIC ID 7 -> %d (errno %d)", st, st < 0 ? errno : 0);
-
-	/* 5. IPI. */
-	printf("\n-- IPI: vCPU 0 writes ICR: fixed vector 0x60 to APIC ID 1\n");
-	lapic_w(v0, 0x310, 1u << 24);
-	lapic_w(v0, 0x300, 0x60);
-	show_irr(v1, "vCPU 1");
-	vec = take(v1, "vCPU 1");
-	check(vec == 0x60, "IPI vector 0x60");
-	virq_vcpu_eoi(v1);
-
-	/* 6. LAPIC timer on the demo's clock. */
-	printf("\n-- LAPIC timer, one-shot, vector 0x70, divide by 1, 1000 ticks\n");
-	lapic_w(v0, 0x3e0, 0xb);
-	lapic_w(v0, 0x320, 0x70);
-	lapic_w(v0, 0x380, 1000);
-	say("armed: TMCCT %u", lapic_r(v0, 0x390));
-	clk.ns += 10000000;
-	int64_t next = virq_vm_poll_timers(vm);
-	say("clock advanced 10 ms; virq_vm_poll_timers -> next deadline %s",
-	    next == INT64_MAX ? "none" : "armed");
-	vec = take(v0, "vCPU 0");
-	check(vec == 0x70, "timer vector 0x70");
-	virq_vcpu_eoi(v0);
-
-	virq_close(v1);
-	virq_close(v0);
-	virq_close(vm);
-	virq_close(sys);
-	printf("\n%s: %d steps, %d unexpected results\n", failures ? "FAILED" : "done", step, failures);
-	return failures ? 1 : 0;
+	printf("A field marked ! is required.  A failed operation must be followed by\n"
+	       "`expect errno=NAME`.  State paths for expect (virq help state-paths):\n"
+	       "  pic[0].irr  ioapic.redir[16].remote_irr  lapic[1].irr={0x40}  lapic[0].reg[0x80]\n"
+	       "  vcpu[0].nmi_pending  route[16].count  route[16][0].delivered\n");
 }
 
-static void usage(FILE *f)
+static int cmd_help(int argc, char **argv)
 {
-	fprintf(f, "usage: virq [run]      run the built-in demo scenario\n"
-		   "       virq version    print the library version\n"
-		   "       virq --help     this text\n");
+	const char *t = argc > 1 ? argv[1] : NULL;
+
+	if (!t)
+		fputs(usage_main, stdout);
+	else if (!strcmp(t, "run"))
+		fputs(usage_run, stdout);
+	else if (!strcmp(t, "state"))
+		fputs(usage_state, stdout);
+	else if (!strcmp(t, "diff"))
+		fputs(usage_diff, stdout);
+	else if (!strcmp(t, "caps"))
+		fputs(usage_caps, stdout);
+	else if (!strcmp(t, "check"))
+		fputs(usage_check, stdout);
+	else if (!strcmp(t, "scenario"))
+		help_scenario();
+	else if (!strcmp(t, "state-paths"))
+		fputs("State paths (see docs/scenarios.md):\n"
+		      "  pic[0|1].irr imr isr elcr irq_base last_irr read_reg_select poll special_mask\n"
+		      "           init_state auto_eoi rotate_on_auto_eoi special_fully_nested_mode\n"
+		      "           init4 priority_add\n"
+		      "  ioapic.id base_address ioregsel irr\n"
+		      "  ioapic.redir[PIN]  ioapic.redir[PIN].vector delivery_mode dest_mode\n"
+		      "           delivery_status polarity remote_irr trig_mode mask dest_id\n"
+		      "  lapic[ID].id version tpr apr ppr ldr dfr svr esr icr icr2 lvt_cmci lvt_timer\n"
+		      "           lvt_thermal lvt_pmc lvt_lint0 lvt_lint1 lvt_error tmict tmcct tdcr\n"
+		      "  lapic[ID].isr tmr irr (vector sets)  lapic[ID].reg[OFF]  lapic[ID].apic_base\n"
+		      "  vcpu[ID].nmi_pending nmi_masked interrupt_injected interrupt_nr sipi_vector\n"
+		      "  route[GSI].count  route[GSI][I].delivered coalesced masked no_destination\n",
+		      stdout);
+	else {
+		fprintf(stderr, "virq: no help on '%s' (commands: run state diff caps check; topics: "
+				"scenario state-paths)\n", t);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-	int c;
+	const char *cmd = argc > 1 ? argv[1] : "run";
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 0;
+	if (argc > 1 && argv[1][0] == '-' && strcmp(argv[1], "-")) {
+		if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+			fputs(usage_main, stdout);
+			return EXIT_OK;
 		}
-		usage(stderr);
-		return 2;
+		if (!strcmp(argv[1], "--version")) {
+			printf("virq %s\n", virq_version());
+			return EXIT_OK;
+		}
+		/* Options without a command are run's: `virq --trace`. */
+		return cmd_run(argc, argv);
 	}
-	if (optind >= argc || !strcmp(argv[optind], "run"))
-		return demo();
-	if (!strcmp(argv[optind], "version")) {
+	if (argc > 1 && !strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (argc == 1)
+		return cmd_run(argc, argv);
+	if (!strcmp(cmd, "state"))
+		return cmd_state(argc - 1, argv + 1);
+	if (!strcmp(cmd, "diff"))
+		return cmd_diff(argc - 1, argv + 1);
+	if (!strcmp(cmd, "caps"))
+		return cmd_caps(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help"))
+		return cmd_help(argc - 1, argv + 1);
+	if (!strcmp(cmd, "version")) {
 		printf("virq %s\n", virq_version());
-		return 0;
+		return EXIT_OK;
 	}
-	fprintf(stderr, "virq: unknown command '%s'\n", argv[optind]);
-	usage(stderr);
-	return 2;
+	if (strchr(cmd, '/') || strstr(cmd, ".virq")) /* `virq FILE` is `virq run FILE` */
+		return cmd_run(argc, argv);
+	fprintf(stderr, "virq: unknown command '%s'\n\n%s", cmd, usage_main);
+	return EXIT_USAGE;
 }
