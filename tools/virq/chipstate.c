@@ -1716,3 +1716,33 @@ int cs_diff(FILE *f, const struct chipstate *a, const char *an, const struct chi
 		diff_routing(&d, a, b);
 	return d.n;
 }
+
+/* ---------------------------------------------------------------------- */
+/* The path names, from the tables (virq help state-paths)                */
+/* ---------------------------------------------------------------------- */
+
+static void print_names(FILE *f, const char *prefix, const struct field *fs, size_t n)
+{
+	int col = fprintf(f, "  %-20s", prefix);
+
+	for (size_t i = 0; i < n; i++) {
+		if (col + (int)strlen(fs[i].name) > 78)
+			col = fprintf(f, "\n  %-20s", "");
+		col += fprintf(f, " %s", fs[i].name);
+	}
+	fputc('\n', f);
+}
+
+void cs_print_paths(FILE *f)
+{
+	print_names(f, "pic[0|1].", pic_fields, NFIELDS(pic_fields));
+	print_names(f, "ioapic.", ioapic_fields, NFIELDS(ioapic_fields));
+	fprintf(f, "  %-20s a redirection entry (64 bits)\n", "ioapic.redir[PIN]");
+	print_names(f, "ioapic.redir[PIN].", rte_fields, NFIELDS(rte_fields));
+	print_names(f, "lapic[ID].", lapic_fields, NFIELDS(lapic_fields));
+	fprintf(f, "  %-20s any 32-bit register by offset; isr tmr irr are vector sets\n",
+		"lapic[ID].reg[OFF]");
+	print_names(f, "vcpu[ID].", event_fields, NFIELDS(event_fields));
+	fprintf(f, "  %-20s the number of routes of a GSI (virq only)\n", "route[GSI].count");
+	print_names(f, "route[GSI][I].", route_fields, NFIELDS(route_fields));
+}

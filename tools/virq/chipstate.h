@@ -153,6 +153,9 @@ int cs_assign(struct chipstate *s, const char *path, const struct cs_value *v, c
  * of the eight words of isr, tmr, irr: that name), or NULL. */
 const char *cs_lapic_reg_name(uint32_t offset);
 
+/* Every path name, from the field tables (virq help state-paths). */
+void cs_print_paths(FILE *f);
+
 /* "0x40", "{0x40, 0x41}", "{}".  Counts print in decimal: @path decides
  * (NULL: hex). */
 void cs_value_str(const struct cs_value *v, const char *path, char *buf, size_t len);

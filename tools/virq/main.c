@@ -406,20 +406,11 @@ static int cmd_help(int argc, char **argv)
 		fputs(usage_check, stdout);
 	else if (!strcmp(t, "scenario"))
 		help_scenario();
-	else if (!strcmp(t, "state-paths"))
-		fputs("State paths (see docs/scenarios.md):\n"
-		      "  pic[0|1].irr imr isr elcr irq_base last_irr read_reg_select poll special_mask\n"
-		      "           init_state auto_eoi rotate_on_auto_eoi special_fully_nested_mode\n"
-		      "           init4 priority_add\n"
-		      "  ioapic.id base_address ioregsel irr\n"
-		      "  ioapic.redir[PIN]  ioapic.redir[PIN].vector delivery_mode dest_mode\n"
-		      "           delivery_status polarity remote_irr trig_mode mask dest_id\n"
-		      "  lapic[ID].id version tpr apr ppr ldr dfr svr esr icr icr2 lvt_cmci lvt_timer\n"
-		      "           lvt_thermal lvt_pmc lvt_lint0 lvt_lint1 lvt_error tmict tmcct tdcr\n"
-		      "  lapic[ID].isr tmr irr (vector sets)  lapic[ID].reg[OFF]  lapic[ID].apic_base\n"
-		      "  vcpu[ID].nmi_pending nmi_masked interrupt_injected interrupt_nr sipi_vector\n"
-		      "  route[GSI].count  route[GSI][I].delivered coalesced masked no_destination\n",
-		      stdout);
+	else if (!strcmp(t, "state-paths")) {
+		printf("State paths for `expect` and the JSON keys of `virq state --json`\n"
+		       "(numbers in decimal or 0x hex; docs/scenarios.md):\n");
+		cs_print_paths(stdout);
+	}
 	else {
 		fprintf(stderr, "virq: no help on '%s' (commands: run state diff caps check; topics: "
 				"scenario state-paths)\n", t);
