@@ -1055,16 +1055,12 @@ static void print_op(FILE *f, const struct sc_op *op, const char *result, const 
 {
 	int w = fprintf(f, "%4d  %s", op->line, op->text);
 
-	if (result) {
-		fprintf(f, "%*s -> %s", w < 52 ? 52 - w : 1, "", result);
-		if (n && *n)
-			fprintf(f, "  (%s)", n);
-	}
+	fprintf(f, "%*s -> %s", w < 52 ? 52 - w : 1, "", result);
+	if (*n)
+		fprintf(f, "  (%s)", n);
 	fputc('\n', f);
-	for (int i = 0; i < op->nentries; i++) {
-		fprintf(f, "%4d      %s", op->entries[i].line, op->entries[i].text);
-		fputc('\n', f);
-	}
+	for (int i = 0; i < op->nentries; i++)
+		fprintf(f, "%4d      %s\n", op->entries[i].line, op->entries[i].text);
 }
 
 /* The next operation is an expect that checks errno? */
@@ -1186,17 +1182,27 @@ static int run_on(const struct sc_script *sc, struct target *t, const struct run
 	return nfailed ? EXIT_FAILED : EXIT_OK;
 }
 
+/* A virq target with its VM, or false (said on stderr). */
+static bool start_virq(struct target *t, const struct run_opts *o)
+{
+	int r;
+
+	target_init(t, true, o);
+	if ((r = target_start(t))) {
+		fprintf(stderr, "virq: cannot create a VM: %s\n", strerror(r));
+		target_stop(t);
+		return false;
+	}
+	return true;
+}
+
 int exec_run(const struct sc_script *sc, const struct run_opts *o)
 {
 	struct target t;
 	int r;
 
-	target_init(&t, true, o);
-	if ((r = target_start(&t))) {
-		fprintf(stderr, "virq: cannot create a VM: %s\n", strerror(r));
-		target_stop(&t);
+	if (!start_virq(&t, o))
 		return EXIT_SYSTEM;
-	}
 	r = run_on(sc, &t, o, false);
 	target_stop(&t);
 	return r;
@@ -1209,12 +1215,8 @@ int exec_state(const struct sc_script *sc, unsigned what, bool json, FILE *out)
 	struct target t;
 	int r;
 
-	target_init(&t, true, &o);
-	if ((r = target_start(&t))) {
-		fprintf(stderr, "virq: cannot create a VM: %s\n", strerror(r));
-		target_stop(&t);
+	if (!start_virq(&t, &o))
 		return EXIT_SYSTEM;
-	}
 	r = run_on(sc, &t, &o, true);
 	if (r == EXIT_OK || r == EXIT_FAILED) {
 		if (read_state(&t, &st)) {
