@@ -199,7 +199,12 @@ struct virq_event {
  */
 typedef void (*virq_event_fn)(void *opaque, int vcpu_fd, const struct virq_event *ev);
 
-/** Install (or, with @fn NULL, remove) the vCPU's event callback. 0 or -EBADF. */
+/**
+ * Install (or, with @fn NULL, remove) the vCPU's event callback.  0 or
+ * -EBADF.  Kicks are sent only while a callback is installed: a VMM that
+ * installs one after interrupts may already be pending checks
+ * virq_vcpu_has_interrupt() once afterwards.
+ */
 VIRQ_API int virq_vcpu_set_event_fn(int vcpu_fd, virq_event_fn fn, void *opaque);
 
 /* ------------------------------------------------------------------------ */
@@ -254,6 +259,19 @@ struct kvm_irq_routing_entry;
  * -ENOMEM, -EBADF.
  */
 VIRQ_API int virq_vm_set_gsi_limit(int vm_fd, uint32_t nr_gsis);
+
+/** The most vCPUs a VM may opt into (virq_vm_set_max_vcpus()). */
+#define VIRQ_MAX_VCPUS 4096
+
+/**
+ * virq_vm_set_max_vcpus() - change how many vCPUs the VM may create.  The
+ * default is the kernel's KVM_MAX_VCPUS (1024 on x86; kernels built with
+ * MAXSMP allow 4096).  A VM may opt into up to VIRQ_MAX_VCPUS before its
+ * first KVM_CREATE_VCPU; KVM_CHECK_EXTENSION(KVM_CAP_MAX_VCPUS) on the VM
+ * then answers the new limit.  Returns 0, -EINVAL if @nr is 0 or above
+ * what the architecture allows, -EBUSY once a vCPU exists, -ENOMEM, -EBADF.
+ */
+VIRQ_API int virq_vm_set_max_vcpus(int vm_fd, uint32_t nr);
 
 /**
  * virq_route_set() - replace the routes of @gsi with @entries[0 .. @nr)
@@ -346,6 +364,20 @@ enum virq_irqfd_mode {
  * -EINVAL for another mode, -EMFILE/-ENOMEM, -EBADF.
  */
 VIRQ_API int virq_irqfd_set_mode(int vm_fd, int mode);
+
+/** The longest polling window virq_irqfd_set_busy_poll() accepts (µs). */
+#define VIRQ_IRQFD_BUSY_POLL_MAX_US 10000u
+
+/**
+ * virq_irqfd_set_busy_poll() - how long virq's delivery thread keeps
+ * polling its eventfds after an event before it sleeps again (the idea of
+ * KVM's halt_poll_ns).  While it polls, an eventfd write needs no
+ * cross-CPU wakeup and the interrupt arrives within a microsecond; the
+ * price is up to @usec of CPU time after each burst.  Default 50 µs; 0
+ * never polls.  Returns 0, -EINVAL above VIRQ_IRQFD_BUSY_POLL_MAX_US,
+ * -ENOMEM, -EBADF.
+ */
+VIRQ_API int virq_irqfd_set_busy_poll(int vm_fd, uint32_t usec);
 
 /**
  * virq_irqfd_dispatch() - in VIRQ_IRQFD_POLL mode, consume every signalled

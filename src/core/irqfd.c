@@ -75,6 +75,9 @@
 #define IRQFD_BATCH 64      /* epoll events per epoll_wait */
 #define IRQFD_PRUNE_NS 100000000ull
 #define IRQFD_TABLE_MIN 16
+/* How long the delivery thread keeps polling after an event before it
+ * sleeps again (virq_irqfd_set_busy_poll()). */
+#define IRQFD_BUSY_POLL_NS_DEFAULT 50000u
 
 struct irqfd_resampler;
 
@@ -130,6 +133,7 @@ struct virq_irqfds {
 	atomic_bool stop;
 	pthread_t thread;
 	_Atomic uint64_t last_prune; /* CLOCK_MONOTONIC ns */
+	_Atomic uint32_t busy_poll_ns; /* the thread's polling window */
 };
 
 /* Every binding in the process: "already bound" spans VMs, as in the kernel. */
@@ -736,6 +740,30 @@ static int drain_events(struct virq_irqfds *s)
 	return injected;
 }
 
+/*
+ * After an event, keep polling for a while instead of going back to sleep,
+ * as KVM's halt polling does for vCPUs: interrupts come in bursts, and
+ * waking a sleeping thread costs the writer a cross-CPU wakeup and the
+ * interrupt several microseconds (docs/performance.md).  While this thread
+ * polls, a write() only marks the eventfd ready.  Each new event restarts
+ * the window; 0 disables polling.
+ */
+static void busy_poll(struct virq_irqfds *s)
+{
+	uint32_t window = atomic_load_explicit(&s->busy_poll_ns, memory_order_relaxed);
+	uint64_t until = mono_ns() + window;
+
+	/* drain_events() fetches without waiting: one system call per turn. */
+	while (window && !atomic_load_explicit(&s->stop, memory_order_acquire)) {
+		uint64_t now = mono_ns();
+
+		if (drain_events(s) > 0)
+			until = now + window;
+		else if (now >= until)
+			break;
+	}
+}
+
 static void *irqfd_thread(void *arg)
 {
 	struct virq_irqfds *s = arg;
@@ -744,8 +772,10 @@ static void *irqfd_thread(void *arg)
 	/* Sleep outside any read-side section (poll() leaves the events
 	 * queued), then fetch and deliver inside one. */
 	while (!atomic_load_explicit(&s->stop, memory_order_acquire)) {
-		if (poll(&p, 1, (int)(IRQFD_PRUNE_NS / 1000000)) > 0)
+		if (poll(&p, 1, (int)(IRQFD_PRUNE_NS / 1000000)) > 0) {
 			drain_events(s);
+			busy_poll(s);
+		}
 		prune_maybe(s);
 	}
 	return NULL;
@@ -827,6 +857,7 @@ static struct virq_irqfds *irqfds_get(struct virq_vm *vm, int *err)
 	}
 	s->vm = vm;
 	s->next_serial = IRQFD_WAKE_SERIAL + 1;
+	atomic_init(&s->busy_poll_ns, IRQFD_BUSY_POLL_NS_DEFAULT);
 	pthread_mutex_init(&s->lock, NULL);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1319,6 +1350,25 @@ int virq_irqfd_set_mode(int vm_fd, int mode)
 out:
 	virq_obj_put(&vm->obj);
 	errno = saved;
+	return r;
+}
+
+int virq_irqfd_set_busy_poll(int vm_fd, uint32_t usec)
+{
+	struct virq_vm *vm = virq_vm_get(vm_fd);
+	struct virq_irqfds *s;
+	int r = 0;
+
+	if (!vm)
+		return -EBADF;
+	if (usec > VIRQ_IRQFD_BUSY_POLL_MAX_US) {
+		r = -EINVAL;
+	} else {
+		s = irqfds_get(vm, &r);
+		if (s)
+			atomic_store_explicit(&s->busy_poll_ns, usec * 1000u, memory_order_relaxed);
+	}
+	virq_obj_put(&vm->obj);
 	return r;
 }
 

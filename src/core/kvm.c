@@ -93,7 +93,7 @@ static int check_extension(const struct virq_arch_ops *arch, struct virq_vm *vm,
 	case KVM_CAP_ENABLE_CAP_VM:
 		return 1;
 	case KVM_CAP_MAX_VCPUS:
-		return (int)arch->max_vcpus;
+		return (int)(vm ? vm->max_vcpus : arch->max_vcpus);
 	case KVM_CAP_MAX_VCPU_ID:
 		return (int)arch->max_vcpu_ids;
 	case KVM_CAP_NR_VCPUS: {

@@ -76,6 +76,7 @@ struct virq_arch_ops {
 	enum virq_arch arch;
 	const char *name;
 	uint32_t max_vcpus;     /* KVM_CAP_MAX_VCPUS */
+	uint32_t vcpus_limit;   /* the most a VM may opt into (virq_vm_set_max_vcpus) */
 	uint32_t max_vcpu_ids;  /* KVM_CAP_MAX_VCPU_ID */
 	uint32_t nr_irqchips;   /* KVM_NR_IRQCHIPS */
 	uint32_t irqchip_pins;  /* KVM_IRQCHIP_NUM_PINS */
@@ -379,7 +380,9 @@ static inline uint64_t virq_vm_now(struct virq_vm *vm)
 void virq_vcpu_event(struct virq_vcpu *vcpu, uint32_t type, uint32_t vector);
 static inline void virq_vcpu_kick(struct virq_vcpu *vcpu)
 {
-	virq_vcpu_event(vcpu, VIRQ_EVENT_KICK, 0);
+	/* Most injections find nobody to tell: test before the call. */
+	if (atomic_load_explicit(&vcpu->event_sink, memory_order_relaxed))
+		virq_vcpu_event(vcpu, VIRQ_EVENT_KICK, 0);
 }
 
 /* Errno helper for the ioctl face. */

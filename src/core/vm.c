@@ -83,6 +83,39 @@ int virq_vm_create(const struct virq_arch_ops *arch, unsigned long type)
 	return r;
 }
 
+int virq_vm_set_max_vcpus(int vm_fd, uint32_t nr)
+{
+	struct virq_vm *vm = virq_vm_get(vm_fd);
+	struct virq_vcpu **vcpus;
+	int r = 0;
+
+	if (!vm)
+		return -EBADF;
+	if (!nr || nr > vm->arch->vcpus_limit) {
+		virq_obj_put(&vm->obj);
+		return -EINVAL;
+	}
+	/* Allocated outside the lock; swapped only while no vCPU exists, so
+	 * no reader can be indexing the old array (nr_vcpus is still 0). */
+	vcpus = calloc(nr, sizeof(*vcpus));
+	pthread_mutex_lock(&vm->lock);
+	if (!vcpus) {
+		r = -ENOMEM;
+	} else if (vm->created_vcpus) {
+		r = -EBUSY;
+	} else {
+		struct virq_vcpu **old = vm->vcpus;
+
+		vm->vcpus = vcpus;
+		vm->max_vcpus = nr;
+		vcpus = old;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	free(vcpus);
+	virq_obj_put(&vm->obj);
+	return r;
+}
+
 struct virq_vcpu *virq_vm_vcpu_by_id(struct virq_vm *vm, uint32_t id)
 {
 	uint32_t n = virq_vm_nr_vcpus(vm);

@@ -529,9 +529,9 @@ static bool bus_deliver_fast(struct x86_vm *xvm, struct x86_lapic *src, const st
 			     struct x86_dest_map *dest_map, int *r)
 {
 	struct x86_lapic *dst[16];
+	struct x86_apic_map *map;
 	uint16_t bitmap;
 	bool handled;
-	uint32_t i;
 
 	*r = -1;
 	if (irq->shorthand == APIC_DEST_SELF) {
@@ -541,17 +541,32 @@ static bool bus_deliver_fast(struct x86_vm *xvm, struct x86_lapic *src, const st
 	}
 
 	rcu_read_lock();
-	handled = bus_map_dest(xvm, src, irq, atomic_load_explicit(&xvm->apic_map, memory_order_consume),
-			       dst, &bitmap);
+	map = atomic_load_explicit(&xvm->apic_map, memory_order_consume);
+	/*
+	 * The common case first: a physical unicast is one slot of the map,
+	 * exactly what bus_map_dest() would answer, without the copy.
+	 */
+	if (likely(map && irq->dest_mode == APIC_DEST_PHYSICAL && !irq->shorthand &&
+		   !bus_broadcast_dest(xvm, src, irq, map))) {
+		struct x86_lapic *apic = irq->dest_id <= map->max_apic_id ? map->phys[irq->dest_id] : NULL;
+
+		rcu_read_unlock();
+		*r = apic ? x86_lapic_accept_irq(apic, irq, dest_map) : 0;
+		return true;
+	}
+	handled = bus_map_dest(xvm, src, irq, map, dst, &bitmap);
 	rcu_read_unlock();
 	if (!handled)
 		return false;
 
 	/* LAPICs outlive every map snapshot (see the top of the file). */
 	*r = 0;
-	for (i = 0; i < 16; i++)
-		if (((bitmap >> i) & 1) && dst[i])
+	for (uint32_t b = bitmap; b; b &= b - 1) {
+		uint32_t i = (uint32_t)__builtin_ctz(b);
+
+		if (dst[i])
 			*r += x86_lapic_accept_irq(dst[i], irq, dest_map);
+	}
 	return true;
 }
 
@@ -559,7 +574,7 @@ int x86_irq_delivery_to_apic(struct x86_vm *xvm, struct x86_lapic *src,
 			     const struct x86_irq *irq_in, struct x86_dest_map *dest_map)
 {
 	struct virq_vm *vm = xvm->vm;
-	uint64_t cand[X86_MAX_VCPUS / 64];
+	uint64_t cand[X86_VCPUS_LIMIT / 64];
 	struct x86_lapic *lowest = NULL;
 	struct x86_irq irq = *irq_in;
 	uint32_t i, nr, ncand = 0;
@@ -575,11 +590,11 @@ int x86_irq_delivery_to_apic(struct x86_vm *xvm, struct x86_lapic *src,
 	if (irq.dest_mode == APIC_DEST_PHYSICAL && irq.dest_id == 0xff && bus_lowest_prio(&irq))
 		irq.delivery_mode = APIC_DM_FIXED;
 
-	memset(cand, 0, sizeof(cand));
 	r = -1;
 	nr = virq_vm_nr_vcpus(vm);
-	if (nr > X86_MAX_VCPUS)
-		nr = X86_MAX_VCPUS;
+	if (nr > X86_VCPUS_LIMIT)
+		nr = X86_VCPUS_LIMIT;
+	memset(cand, 0, (nr + 63) / 64 * sizeof(cand[0]));
 	for (i = 0; i < nr; i++) {
 		struct x86_lapic *apic = bus_vcpu_apic(vm, i);
 
@@ -604,7 +619,7 @@ int x86_irq_delivery_to_apic(struct x86_vm *xvm, struct x86_lapic *src,
 	}
 
 	if (ncand) {
-		uint32_t idx = bus_vector_to_index(irq.vector, ncand, cand, X86_MAX_VCPUS);
+		uint32_t idx = bus_vector_to_index(irq.vector, ncand, cand, nr);
 
 		lowest = idx < nr ? bus_vcpu_apic(vm, idx) : NULL;
 	}
@@ -665,6 +680,30 @@ int x86_set_msi(struct x86_vm *xvm, uint32_t address_lo, uint32_t address_hi,
 	 * (and is only shown) in the x2APIC format. */
 	virq_trace_kvm_msi_set_irq(xvm->vm ? &xvm->vm->trace : NULL, -1,
 				   address_lo | (xvm->x2apic_format ? (uint64_t)address_hi << 32 : 0), data);
+	/*
+	 * The common MSI, fixed, edge and physical, is one slot of the map:
+	 * exactly what x86_irq_delivery_to_apic() would find, without
+	 * building the message.  Broadcasts and everything else go the
+	 * long way.
+	 */
+	if (likely(!(address_lo & MSI_ADDR_DEST_LOGICAL) && (data & MSI_DATA_DM_MASK) == APIC_DM_FIXED &&
+		   !(data & MSI_DATA_TRIGGER_LEVEL))) {
+		uint32_t dest = (address_lo >> MSI_ADDR_DEST_SHIFT) & MSI_ADDR_DEST_MASK;
+		struct x86_apic_map *map;
+
+		if (xvm->x2apic_format)
+			dest |= address_hi & MSI_ADDR_HI_EXT_DEST;
+		irq.dest_id = dest;
+		rcu_read_lock();
+		map = atomic_load_explicit(&xvm->apic_map, memory_order_consume);
+		if (likely(map && !xvm->x2apic_broadcast_quirk_disabled && dest != APIC_BROADCAST)) {
+			struct x86_lapic *apic = dest <= map->max_apic_id ? map->phys[dest] : NULL;
+
+			rcu_read_unlock();
+			return apic ? x86_lapic_accept_fixed_edge(apic, data & MSI_DATA_VECTOR_MASK) : 0;
+		}
+		rcu_read_unlock();
+	}
 	x86_msi_to_irq(xvm, address_lo, address_hi, data, &irq);
 	return x86_irq_delivery_to_apic(xvm, NULL, &irq, NULL);
 }

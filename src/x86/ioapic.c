@@ -42,10 +42,11 @@
  * and @pending_eoi are asked after the unlock on a snapshot of the table.
  */
 #include <errno.h>
-#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "spinlock.h"
 #include "ioapic.h"
 
 #define IOAPIC_PINS X86_IOAPIC_NUM_PINS
@@ -94,7 +95,7 @@ struct rte_info {
 };
 
 struct x86_ioapic {
-	pthread_mutex_t lock;
+	virq_spinlock_t lock; /* spinlock.h: short sections, no call-outs */
 	struct x86_ioapic_hooks hooks;
 
 	/* The guest-visible state, as struct kvm_ioapic_state stores it (SET
@@ -154,12 +155,12 @@ static uint32_t rte_dest_mode(const struct rte_info *e)
 
 static void ioapic_lock(struct x86_ioapic *s)
 {
-	pthread_mutex_lock(&s->lock);
+	virq_spin_lock(&s->lock);
 }
 
 static void ioapic_unlock(struct x86_ioapic *s)
 {
-	pthread_mutex_unlock(&s->lock);
+	virq_spin_unlock(&s->lock);
 }
 
 static void ioapic_run_calls(struct x86_ioapic *s, const struct ioapic_calls *c)
@@ -698,10 +699,7 @@ struct x86_ioapic *x86_ioapic_create(const struct x86_ioapic_hooks *hooks)
 
 	if (!s)
 		return NULL;
-	if (pthread_mutex_init(&s->lock, NULL)) {
-		free(s);
-		return NULL;
-	}
+	virq_spin_init(&s->lock);
 	if (hooks)
 		s->hooks = *hooks;
 	ioapic_reset(s);
@@ -714,7 +712,6 @@ void x86_ioapic_destroy(struct x86_ioapic *s)
 		return;
 	/* The delayed injection is a deadline polled by the owner: nothing
 	 * to cancel here. */
-	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 

@@ -1270,6 +1270,35 @@ int x86_lapic_msr_write(struct x86_lapic *apic, uint32_t msr, uint64_t value, bo
 /* ---- public: accept ---------------------------------------------------------- */
 
 /* __apic_accept_irq(); lock-free. */
+/* The fixed (and lowest-priority) case of __apic_accept_irq(). */
+static inline int accept_fixed(struct x86_lapic *apic, uint32_t vector, uint32_t trig_mode,
+			       struct x86_dest_map *dest_map)
+{
+	if (!hw_enabled(apic) || !sw_enabled(apic))
+		return 0;
+	if (dest_map && vcpu_id(apic) < X86_MAX_VCPU_IDS)
+		x86_dest_map_set(dest_map, vcpu_id(apic), (uint8_t)vector);
+	if (vec_test(apic, APIC_TMR, vector) != !!trig_mode) {
+		if (trig_mode)
+			vec_set(apic, APIC_TMR, vector);
+		else
+			vec_clear(apic, APIC_TMR, vector);
+	}
+	vec_set(apic, APIC_IRR, vector);
+	/* After the IRR bit, so that clear_irr() cannot lose it. */
+	atomic_store_explicit(&apic->irr_pending, true, memory_order_release);
+	x86_vcpu_kick(apic->xv);
+	return 1;
+}
+
+int x86_lapic_accept_fixed_edge(struct x86_lapic *apic, uint32_t vector)
+{
+	vector &= APIC_VECTOR_MASK;
+	virq_trace_kvm_apic_accept_irq(apic->trace, (int32_t)vcpu_id(apic), vcpu_id(apic), APIC_DM_FIXED, 0,
+				       (uint8_t)vector);
+	return accept_fixed(apic, vector, 0, NULL);
+}
+
 int x86_lapic_accept_irq(struct x86_lapic *apic, const struct x86_irq *irq,
 			 struct x86_dest_map *dest_map)
 {
@@ -1287,21 +1316,7 @@ int x86_lapic_accept_irq(struct x86_lapic *apic, const struct x86_irq *irq,
 	case APIC_DM_FIXED:
 		if (irq->trig_mode && !irq->level)
 			break;
-		if (!hw_enabled(apic) || !sw_enabled(apic))
-			break;
-		result = 1;
-		if (dest_map && vcpu_id(apic) < X86_MAX_VCPU_IDS)
-			x86_dest_map_set(dest_map, vcpu_id(apic), (uint8_t)vector);
-		if (vec_test(apic, APIC_TMR, vector) != !!irq->trig_mode) {
-			if (irq->trig_mode)
-				vec_set(apic, APIC_TMR, vector);
-			else
-				vec_clear(apic, APIC_TMR, vector);
-		}
-		vec_set(apic, APIC_IRR, vector);
-		/* After the IRR bit, so that clear_irr() cannot lose it. */
-		atomic_store_explicit(&apic->irr_pending, true, memory_order_release);
-		x86_vcpu_kick(xv);
+		result = accept_fixed(apic, vector, irq->trig_mode, dest_map);
 		break;
 
 	case APIC_DM_REMRD:

@@ -61,6 +61,9 @@ int x86_lapic_msr_read(struct x86_lapic *apic, uint32_t msr, uint64_t *value);
 int x86_lapic_msr_write(struct x86_lapic *apic, uint32_t msr, uint64_t value, bool host_initiated);
 
 /* __apic_accept_irq(): returns 1 accepted, 0 not (disabled, etc.). */
+/* x86_lapic_accept_irq() for a fixed, edge-triggered interrupt without a
+ * destination map: the MSI fast path. */
+int x86_lapic_accept_fixed_edge(struct x86_lapic *apic, uint32_t vector);
 int x86_lapic_accept_irq(struct x86_lapic *apic, const struct x86_irq *irq, struct x86_dest_map *dest_map);
 
 /* Interrupt acceptance by the vCPU. */

@@ -30,11 +30,12 @@
  * pic_clear_isr(), which drops the lock in the middle of an operation.
  */
 #include <errno.h>
-#include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "spinlock.h"
 #include "pic.h"
 #include "trace.h"
 
@@ -62,7 +63,7 @@ struct pic_call {
 };
 
 struct x86_pic {
-	pthread_mutex_t lock;
+	virq_spinlock_t lock; /* spinlock.h: short sections, no call-outs */
 	struct x86_pic_hooks hooks;
 
 	/* [0] master, [1] slave: byte for byte what KVM_GET_IRQCHIP shows. */
@@ -83,7 +84,7 @@ struct x86_pic {
 
 static void pic_lock(struct x86_pic *s)
 {
-	pthread_mutex_lock(&s->lock);
+	virq_spin_lock(&s->lock);
 }
 
 static void pic_queue(struct x86_pic *s, uint8_t kind, int irq, bool flag)
@@ -108,7 +109,7 @@ static void pic_unlock(struct x86_pic *s)
 	n = s->queued;
 	memcpy(calls, s->queue, n * sizeof(calls[0]));
 	s->queued = 0;
-	pthread_mutex_unlock(&s->lock);
+	virq_spin_unlock(&s->lock);
 
 	for (i = 0; i < n; i++) {
 		switch (calls[i].kind) {
@@ -591,11 +592,7 @@ struct x86_pic *x86_pic_create(const struct x86_pic_hooks *hooks)
 
 	if (!s)
 		return NULL;
-	if (pthread_mutex_init(&s->lock, NULL)) {
-		free(s);
-		errno = ENOMEM;
-		return NULL;
-	}
+	virq_spin_init(&s->lock);
 	if (hooks)
 		s->hooks = *hooks;
 	atomic_init(&s->output, false);
@@ -608,6 +605,5 @@ void x86_pic_destroy(struct x86_pic *s)
 {
 	if (!s)
 		return;
-	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -66,9 +66,11 @@ void x86_kicks_release(void)
 	int n = kicks.n;
 	bool all = kicks.overflow;
 
-	if (--kicks.depth)
+	if (--kicks.depth || (!n && !all))
 		return;
-	memcpy(q, kicks.q, (size_t)n * sizeof(q[0]));
+	/* Copied out: a kick's callback may inject again and queue anew. */
+	for (int i = 0; i < n; i++)
+		q[i] = kicks.q[i];
 	if (all) {
 		uint32_t nr = virq_vm_nr_vcpus(xvm->vm);
 
@@ -82,6 +84,10 @@ void x86_kicks_release(void)
 
 void x86_vcpu_kick(struct x86_vcpu *xv)
 {
+	/* Nobody listens: nothing to queue (a listener installed later
+	 * looks for pending interrupts itself, see virq_vcpu_set_event_fn). */
+	if (!atomic_load_explicit(&xv->vcpu->event_sink, memory_order_relaxed))
+		return;
 	if (!kicks.depth) {
 		virq_vcpu_kick(xv->vcpu);
 		return;
@@ -1272,6 +1278,7 @@ const struct virq_arch_ops virq_x86_ops = {
 	.arch = VIRQ_ARCH_X86,
 	.name = "x86",
 	.max_vcpus = X86_MAX_VCPUS,
+	.vcpus_limit = X86_VCPUS_LIMIT,
 	.max_vcpu_ids = X86_MAX_VCPU_IDS,
 	.nr_irqchips = X86_NR_IRQCHIPS,
 	.irqchip_pins = X86_IOAPIC_NUM_PINS,

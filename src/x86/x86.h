@@ -27,6 +27,8 @@ struct x86_apic_map;
 /* ---- limits (those of the kernel this machine runs) --------------------- */
 #define X86_MAX_VCPUS 1024
 #define X86_MAX_VCPU_IDS 4096
+/* The most vCPUs a VM may opt into: as many as there are vCPU ids. */
+#define X86_VCPUS_LIMIT X86_MAX_VCPU_IDS
 #define X86_IOAPIC_NUM_PINS 24
 #define X86_PIC_NUM_PINS 16
 #define X86_NR_IRQCHIPS 3

@@ -165,6 +165,37 @@ static void test_vcpu_limit(void **state)
 	virq_close(sys);
 }
 
+/* virq_vm_set_max_vcpus(): an opt-in beyond KVM_MAX_VCPUS, before any vCPU. */
+static void test_max_vcpus_opt_in(void **state)
+{
+	(void)state;
+	int sys, vm = open_vm(&sys), last;
+
+	assert_int_equal(virq_ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS), 1024);
+	assert_int_equal(virq_vm_set_max_vcpus(vm, 0), -EINVAL);
+	assert_int_equal(virq_vm_set_max_vcpus(vm, VIRQ_MAX_VCPUS + 1), -EINVAL);
+	assert_int_equal(virq_vm_set_max_vcpus(sys, 2048), -EBADF);
+	assert_int_equal(virq_vm_set_max_vcpus(vm, VIRQ_MAX_VCPUS), 0);
+	assert_int_equal(virq_ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS), VIRQ_MAX_VCPUS);
+	/* The system handle still answers the kernel's number. */
+	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS), 1024);
+	for (int i = 0; i < VIRQ_MAX_VCPUS; i++)
+		assert_true(virq_ioctl(vm, KVM_CREATE_VCPU, i) >= VIRQ_HANDLE_BASE);
+	/* All ids are used up: KVM_MAX_VCPU_IDS refuses the next. */
+	assert_errno(virq_ioctl(vm, KVM_CREATE_VCPU, VIRQ_MAX_VCPUS), EINVAL);
+	assert_int_equal(virq_vm_set_max_vcpus(vm, 8), -EBUSY);
+	/* A smaller limit takes effect as well. */
+	virq_close(vm);
+	vm = virq_ioctl(sys, KVM_CREATE_VM, 0);
+	assert_int_equal(virq_vm_set_max_vcpus(vm, 2), 0);
+	assert_true(virq_ioctl(vm, KVM_CREATE_VCPU, 0) >= VIRQ_HANDLE_BASE);
+	last = virq_ioctl(vm, KVM_CREATE_VCPU, 1);
+	assert_true(last >= VIRQ_HANDLE_BASE);
+	assert_errno(virq_ioctl(vm, KVM_CREATE_VCPU, 2), EINVAL);
+	virq_close(vm);
+	virq_close(sys);
+}
+
 static void test_irqchip_modes(void **state)
 {
 	(void)state;
@@ -516,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_vm_dispatch),
 		cmocka_unit_test(test_vcpu_create),
 		cmocka_unit_test(test_vcpu_limit),
+		cmocka_unit_test(test_max_vcpus_opt_in),
 		cmocka_unit_test(test_irqchip_modes),
 		cmocka_unit_test(test_x2apic_api),
 		cmocka_unit_test(test_routing_validation),
