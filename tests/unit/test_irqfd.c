@@ -341,6 +341,33 @@ static void test_thread_delivery(void **state)
 	close(e);
 }
 
+/* The delivery thread's polling window: bounds, and delivery either way. */
+static void test_busy_poll(void **state)
+{
+	(void)state;
+	struct vmh h;
+	int e = eventfd(0, 0);
+
+	make_vm(&h, FULL);
+	assert_int_equal(virq_irqfd_set_busy_poll(h.sys, 10), -EBADF);
+	assert_int_equal(virq_irqfd_set_busy_poll(h.vm, VIRQ_IRQFD_BUSY_POLL_MAX_US + 1), -EINVAL);
+	assert_int_equal(virq_irqfd_set_busy_poll(h.vm, VIRQ_IRQFD_BUSY_POLL_MAX_US), 0);
+	rte(h.vm, 16, 0x40);
+	assert_int_equal(irqfd(h.vm, e, -1, 16, 0), 0);
+	/* Polling: back-to-back signals are each delivered. */
+	for (int i = 1; i <= 3; i++) {
+		signal_fd(e);
+		assert_true(wait_asserts(h.vm, 16, (unsigned)i));
+	}
+	/* Never polling: the thread sleeps between signals and still delivers. */
+	assert_int_equal(virq_irqfd_set_busy_poll(h.vm, 0), 0);
+	sleep_ms(20); /* let the old window run out */
+	signal_fd(e);
+	assert_true(wait_asserts(h.vm, 16, 4));
+	free_vm(&h);
+	close(e);
+}
+
 /* An irqfd pulse lowers a level KVM_IRQ_LINE raised (same source id). */
 static void test_pulse_cancels_line(void **state)
 {
@@ -1191,6 +1218,7 @@ int main(void)
 		cmocka_unit_test(test_errno_no_irqchip),
 		cmocka_unit_test(test_errno_assign),
 		cmocka_unit_test(test_thread_delivery),
+		cmocka_unit_test(test_busy_poll),
 		cmocka_unit_test(test_pulse_cancels_line),
 		cmocka_unit_test(test_signalled_at_assign),
 		cmocka_unit_test(test_semaphore),
