@@ -341,6 +341,74 @@ struct virq_route_stats {
 VIRQ_API int virq_route_stats(int vm_fd, uint32_t gsi, struct virq_route_stats *stats, uint32_t max);
 
 /* ------------------------------------------------------------------------ */
+/* The native face: local APICs that live elsewhere (x86)                    */
+/* ------------------------------------------------------------------------ */
+/*
+ * A VMM whose local APICs are somewhere else (KVM's split irqchip, where
+ * the kernel keeps them; another hypervisor; a CPU emulator) can still use
+ * virq's PICs, IOAPIC, routing table and irqfds: after KVM_CREATE_IRQCHIP
+ * and before any KVM_CREATE_VCPU it installs a struct virq_apic_bus, and
+ * every interrupt message those send to the local APICs goes to @deliver
+ * instead, in MSI format.  The VMM then forwards the guest's EOIs of
+ * level-triggered vectors (KVM_EXIT_IOAPIC_EOI) to virq_ioapic_eoi() and
+ * injects the PIC's interrupts itself (virq_pic_has_interrupt(),
+ * virq_pic_ack_interrupt(), then KVM_INTERRUPT).
+ */
+struct virq_apic_bus {
+	/*
+	 * An interrupt message for the local APICs: @address as an MSI
+	 * address (destination ID in bits 19:12, bits 8-31 of an x2APIC ID
+	 * in bits 63:40, logical destination in bit 2), @data as MSI data
+	 * (vector, delivery mode in bits 10:8, level in bit 14, trigger in
+	 * bit 15).  Returns what KVM_SIGNAL_MSI would: >0 delivered, 0 not
+	 * accepted, <0 no destination.  IOAPIC messages are sent with the
+	 * IOAPIC's lock held: the callback must not call virq for this VM.
+	 */
+	int (*deliver)(void *opaque, uint64_t address, uint32_t data);
+	/* The PIC's INT output rose (optional).  No lock held. */
+	void (*extint)(void *opaque);
+	/*
+	 * IOAPIC pin @pin now sends this message, or nothing if @masked
+	 * (optional): after a guest write, KVM_SET_IRQCHIP or a restore, and
+	 * once for every pin when the bus is installed.  KVM's split irqchip
+	 * learns which vectors need KVM_EXIT_IOAPIC_EOI from MSI routes, so
+	 * a VMM mirrors level-triggered pins there.  No lock held.
+	 */
+	void (*ioapic_entry)(void *opaque, uint32_t pin, uint64_t address, uint32_t data, bool masked);
+};
+
+/**
+ * virq_vm_set_apic_bus() - send the VM's interrupt messages to @bus
+ * (copied) instead of virq's local APICs.  Once, after KVM_CREATE_IRQCHIP,
+ * before any vCPU.  Returns 0, -EINVAL (no in-kernel irqchip, no
+ * @deliver), -EBUSY (a vCPU exists, or a bus is already installed),
+ * -EBADF.
+ */
+VIRQ_API int virq_vm_set_apic_bus(int vm_fd, const struct virq_apic_bus *bus, void *opaque);
+
+/**
+ * virq_ioapic_eoi() - a local APIC elsewhere ended level-triggered
+ * @vector (KVM_EXIT_IOAPIC_EOI): the IOAPIC clears remote IRR on the pins
+ * with that vector, sends again those whose line is still high, and the
+ * GSIs' resamplefds fire.  Returns 0, -EINVAL (@vector > 255), -ENXIO (no
+ * in-kernel irqchip), -EBADF.
+ */
+VIRQ_API int virq_ioapic_eoi(int vm_fd, uint32_t vector);
+
+/**
+ * virq_pic_has_interrupt() - is the PIC's INT output high?  1 or 0;
+ * -ENXIO without a PIC, -EBADF.
+ */
+VIRQ_API int virq_pic_has_interrupt(int vm_fd);
+
+/**
+ * virq_pic_ack_interrupt() - the INTA cycle on the PIC alone: the vector to
+ * inject (KVM_INTERRUPT), or -EAGAIN if the output is low; -ENXIO without
+ * a PIC, -EBADF.
+ */
+VIRQ_API int virq_pic_ack_interrupt(int vm_fd);
+
+/* ------------------------------------------------------------------------ */
 /* The native face: irqfd delivery                                           */
 /* ------------------------------------------------------------------------ */
 /*

@@ -577,9 +577,12 @@ int x86_irq_delivery_to_apic(struct x86_vm *xvm, struct x86_lapic *src,
 	uint64_t cand[X86_VCPUS_LIMIT / 64];
 	struct x86_lapic *lowest = NULL;
 	struct x86_irq irq = *irq_in;
+	struct x86_ext_bus *ext = atomic_load_explicit(&xvm->ext_bus, memory_order_acquire);
 	uint32_t i, nr, ncand = 0;
 	int r;
 
+	if (unlikely(ext))
+		return x86_ext_deliver(ext, irq_in);
 	if (bus_deliver_fast(xvm, src, &irq, dest_map, &r))
 		return r;
 
@@ -687,7 +690,8 @@ int x86_set_msi(struct x86_vm *xvm, uint32_t address_lo, uint32_t address_hi,
 	 * long way.
 	 */
 	if (likely(!(address_lo & MSI_ADDR_DEST_LOGICAL) && (data & MSI_DATA_DM_MASK) == APIC_DM_FIXED &&
-		   !(data & MSI_DATA_TRIGGER_LEVEL))) {
+		   !(data & MSI_DATA_TRIGGER_LEVEL) &&
+		   !atomic_load_explicit(&xvm->ext_bus, memory_order_relaxed))) {
 		uint32_t dest = (address_lo >> MSI_ADDR_DEST_SHIFT) & MSI_ADDR_DEST_MASK;
 		struct x86_apic_map *map;
 

@@ -193,3 +193,71 @@ int virq_msr_write(int vcpu_fd, uint32_t index, uint64_t value)
 	put_xvcpu(xv);
 	return r;
 }
+
+/* ---- local APICs elsewhere (ext_bus.c) ------------------------------------ */
+
+int virq_vm_set_apic_bus(int vm_fd, const struct virq_apic_bus *bus, void *opaque)
+{
+	struct x86_vm *xvm = get_xvm(vm_fd);
+	int r;
+
+	if (!xvm)
+		return -EBADF;
+	r = x86_ext_bus_install(xvm, bus, opaque);
+	put_xvm(xvm);
+	return r;
+}
+
+int virq_ioapic_eoi(int vm_fd, uint32_t vector)
+{
+	struct x86_vm *xvm = get_xvm(vm_fd);
+	int r = 0;
+
+	if (!xvm)
+		return -EBADF;
+	if (vector > 255) {
+		r = -EINVAL;
+	} else if (!x86_irqchip_full(xvm)) {
+		r = -ENXIO;
+	} else {
+		/* kvm_ioapic_update_eoi() for a level-triggered vector; the
+		 * RTC's EOI tracking needs a vCPU and does not apply here. */
+		x86_kicks_hold(xvm);
+		x86_ioapic_update_eoi(xvm->ioapic, 0, false, (int)vector, 1);
+		x86_kicks_release();
+	}
+	put_xvm(xvm);
+	return r;
+}
+
+static int pic_intr(int vm_fd, bool ack)
+{
+	struct x86_vm *xvm = get_xvm(vm_fd);
+	int r;
+
+	if (!xvm)
+		return -EBADF;
+	if (!x86_irqchip_full(xvm)) {
+		r = -ENXIO;
+	} else if (!ack) {
+		r = x86_pic_output(xvm->pic);
+	} else if (!x86_pic_output(xvm->pic)) {
+		r = -EAGAIN;
+	} else {
+		x86_kicks_hold(xvm);
+		r = x86_pic_read_irq(xvm->pic) & 0xff; /* KVM_INTERRUPT takes a u8 */
+		x86_kicks_release();
+	}
+	put_xvm(xvm);
+	return r;
+}
+
+int virq_pic_has_interrupt(int vm_fd)
+{
+	return pic_intr(vm_fd, false);
+}
+
+int virq_pic_ack_interrupt(int vm_fd)
+{
+	return pic_intr(vm_fd, true);
+}

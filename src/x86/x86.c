@@ -281,6 +281,11 @@ static void pic_kick(void *opaque)
 	struct x86_vm *xvm = opaque;
 	uint32_t n = virq_vm_nr_vcpus(xvm->vm);
 
+	if (atomic_load_explicit(&xvm->ext_bus, memory_order_acquire)) {
+		x86_ext_extint(xvm);
+		return;
+	}
+
 	for (uint32_t i = 0; i < n; i++) {
 		struct x86_vcpu *xv = xvcpu_at(xvm, i);
 
@@ -296,6 +301,10 @@ static bool pic_accepts(void *opaque)
 {
 	struct x86_vm *xvm = opaque;
 	uint32_t n = virq_vm_nr_vcpus(xvm->vm);
+
+	/* Local APICs elsewhere: their LVT0 decides, assume it takes ExtINT. */
+	if (atomic_load_explicit(&xvm->ext_bus, memory_order_acquire))
+		return true;
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct x86_vcpu *xv = xvcpu_at(xvm, i);
@@ -352,6 +361,7 @@ static bool ioapic_resample(void *opaque, int pin)
 static void ioapic_scan(void *opaque)
 {
 	x86_request_scan_ioapic(opaque);
+	x86_ext_report_ioapic(opaque, false);
 }
 
 static uint64_t ioapic_now(void *opaque)
@@ -519,6 +529,7 @@ static void x86_vm_destroy(struct virq_vm *vm)
 	if (xvm->pic)
 		x86_pic_destroy(xvm->pic);
 	x86_apic_map_free(xvm);
+	x86_ext_bus_free(xvm);
 	pthread_mutex_destroy(&xvm->apic_map_lock);
 	free(xvm);
 }

@@ -23,6 +23,7 @@ struct x86_pic;
 struct x86_ioapic;
 struct x86_lapic;
 struct x86_apic_map;
+struct x86_ext_bus;
 
 /* ---- limits (those of the kernel this machine runs) --------------------- */
 #define X86_MAX_VCPUS 1024
@@ -162,6 +163,10 @@ struct x86_vm {
 
 	/* Bumped whenever vCPUs must recompute their EOI filters. */
 	atomic_uint scan_gen;
+
+	/* Local APICs elsewhere (virq_vm_set_apic_bus(), ext_bus.c): set
+	 * once before any vCPU, then every message goes there. */
+	struct x86_ext_bus *_Atomic ext_bus;
 };
 
 struct x86_vcpu {
@@ -281,5 +286,15 @@ long x86_state_save(struct virq_vm *vm, uint32_t type, void *buf, size_t size, u
 int x86_state_check(struct virq_vm *vm, uint32_t type, const void *payload, uint32_t count,
 		    uint32_t size);
 int x86_state_restore(struct virq_vm *vm, uint32_t type, const void *payload, uint32_t count);
+
+/* ---- ext_bus.c: local APICs outside virq ------------------------------- */
+int x86_ext_bus_install(struct x86_vm *xvm, const struct virq_apic_bus *ops, void *opaque);
+void x86_ext_bus_free(struct x86_vm *xvm);
+/* Send @irq to the external local APICs; the result as KVM_SIGNAL_MSI's. */
+int x86_ext_deliver(struct x86_ext_bus *bus, const struct x86_irq *irq);
+/* Report the redirection entries that changed (all of them if @all). */
+void x86_ext_report_ioapic(struct x86_vm *xvm, bool all);
+/* The PIC's output rose. */
+void x86_ext_extint(struct x86_vm *xvm);
 
 #endif /* VIRQ_X86_H */
