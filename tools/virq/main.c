@@ -23,6 +23,7 @@
 #include "exec.h"
 #include "scenario.h"
 #include "virq/virq.h"
+#include "vmm.h"
 
 extern const char virq_demo_scenario[];
 
@@ -38,6 +39,7 @@ static const char usage_main[] =
 	"  diff FILE      run a scenario on virq and on /dev/kvm; report the first divergence\n"
 	"  caps           virq's capabilities beside the running kernel's\n"
 	"  check FILE...  parse scenarios and report errors without running them\n"
+	"  vm [IMAGE]     run a guest on /dev/kvm with virq as its irqchip (virq vm --help)\n"
 	"  help [TOPIC]   help on a command, or `virq help scenario` for the language\n"
 	"  version        print the version\n"
 	"\n"
@@ -447,6 +449,8 @@ int main(int argc, char **argv)
 		return cmd_caps(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check"))
 		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "vm"))
+		return vmm_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help"))
 		return cmd_help(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version")) {

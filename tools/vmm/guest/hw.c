@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hw.c - the built-in guest's hardware helpers (hw.h).
+ */
+#include "hw.h"
+
+#define COM1		0x3f8
+#define DEBUG_EXIT	0xf4
+#define FW_CFG_SEL	0x510
+#define FW_CFG_DATA	0x511
+#define TESTDEV_IRQ	0x2000
+#define MSI_PORT	0x2100
+
+#define IOAPIC_BASE	0xfec00000u
+#define IOAPIC_REGSEL	0x00
+#define IOAPIC_WIN	0x10
+#define IOAPIC_REDIR(pin) (0x10 + 2 * (pin))
+
+#define PIC_MASTER	0x20
+#define PIC_SLAVE	0xa0
+#define PIC_EOI		0x20	/* OCW2: non-specific EOI */
+
+#define SEL_CODE	0x08
+#define SEL_DATA	0x10
+
+/* GCC may call these for struct copies even when freestanding. */
+void *memset(void *d, int c, unsigned long n);
+void *memcpy(void *d, const void *s, unsigned long n);
+
+void *memset(void *d, int c, unsigned long n)
+{
+	volatile uint8_t *p = d;
+
+	while (n--)
+		*p++ = (uint8_t)c;
+	return d;
+}
+
+void *memcpy(void *d, const void *s, unsigned long n)
+{
+	volatile uint8_t *p = d;
+	const uint8_t *q = s;
+
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+/* ---- console ---- */
+
+/* The VMM's UART is always ready to send, so we skip polling LSR. */
+static void putc(char c)
+{
+	outb(COM1, (uint8_t)c);
+}
+
+static void puts(const char *s)
+{
+	while (*s)
+		putc(*s++);
+}
+
+static void put_uint(uint32_t v, unsigned base)
+{
+	char buf[12];
+	int i = 0;
+
+	do {
+		buf[i++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	while (i)
+		putc(buf[--i]);
+}
+
+/* %u %d %x %s %c, and %% */
+static void vprintf(const char *fmt, va_list ap)
+{
+	for (; *fmt; fmt++) {
+		if (*fmt != '%') {
+			putc(*fmt);
+			continue;
+		}
+		switch (*++fmt) {
+		case 'u':
+			put_uint(va_arg(ap, uint32_t), 10);
+			break;
+		case 'd': {
+			int v = va_arg(ap, int);
+
+			if (v < 0)
+				putc('-');
+			put_uint(v < 0 ? -(uint32_t)v : (uint32_t)v, 10);
+			break;
+		}
+		case 'x':
+			put_uint(va_arg(ap, uint32_t), 16);
+			break;
+		case 's':
+			puts(va_arg(ap, const char *));
+			break;
+		case 'c':
+			putc((char)va_arg(ap, int));
+			break;
+		case '%':
+			putc('%');
+			break;
+		default:
+			return;
+		}
+	}
+}
+
+void printf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}
+
+void debug_exit(uint32_t value)
+{
+	outl(DEBUG_EXIT, value);
+	for (;;) {		/* the VMM stops us; never run on */
+		cli();
+		__asm__ volatile("hlt");
+	}
+}
+
+void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	puts("FAIL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putc('\n');
+	debug_exit(1);
+}
+
+/* ---- descriptor tables ---- */
+
+struct dt_ptr {
+	uint16_t limit;
+	uint32_t base;
+} __attribute__((packed));
+
+/* Flat 4 GiB code and data, accessed bits preset so the CPU never writes. */
+static const uint64_t gdt[3] = {
+	0,
+	0x00cf9b000000ffffull,	/* SEL_CODE: execute/read */
+	0x00cf93000000ffffull,	/* SEL_DATA: read/write */
+};
+
+struct idt_gate {
+	uint16_t offset_lo;
+	uint16_t selector;
+	uint8_t zero;
+	uint8_t type;		/* 0x8e: present, DPL 0, 32-bit interrupt gate */
+	uint16_t offset_hi;
+} __attribute__((packed));
+
+static struct idt_gate idt[256];
+static handler_fn *handlers[256];
+volatile uint32_t unexpected_vector;
+extern const char isr_stubs[];
+
+void gdt_load(void)
+{
+	struct dt_ptr p = { sizeof(gdt) - 1, (uint32_t)gdt };
+
+	__asm__ volatile("lgdt %0\n\t"
+			 "ljmp %1, $1f\n"
+			 "1:\tmovw %w2, %%ds\n\t"
+			 "movw %w2, %%es\n\t"
+			 "movw %w2, %%fs\n\t"
+			 "movw %w2, %%gs\n\t"
+			 "movw %w2, %%ss"
+			 : : "m"(p), "i"(SEL_CODE), "r"(SEL_DATA) : "memory");
+}
+
+void idt_init(void)
+{
+	for (unsigned v = 0; v < 256; v++) {
+		uint32_t a = (uint32_t)(isr_stubs + 16 * v);
+
+		idt[v] = (struct idt_gate){ (uint16_t)a, SEL_CODE, 0, 0x8e, (uint16_t)(a >> 16) };
+	}
+}
+
+void idt_load(void)
+{
+	struct dt_ptr p = { sizeof(idt) - 1, (uint32_t)idt };
+
+	__asm__ volatile("lidt %0" : : "m"(p));
+}
+
+void set_handler(unsigned vector, handler_fn *fn)
+{
+	handlers[vector] = fn;
+}
+
+void isr_dispatch(struct frame *f);
+
+void isr_dispatch(struct frame *f)
+{
+	if (f->vector < 32) {
+		printf("exception %u at eip 0x%x (error 0x%x) on cpu %u\n", f->vector, f->eip,
+		       f->error, cpu_id());
+		fail("exception %u", f->vector);
+	}
+	if (handlers[f->vector]) {
+		handlers[f->vector](f);
+		return;
+	}
+	/* Recorded for the BSP to report; 0xff is the spurious vector,
+	 * which is not in service and must not be EOIed. */
+	unexpected_vector = 0x100 | f->vector;
+	if (f->vector != 0xff)
+		lapic_eoi();
+}
+
+/* ---- local APIC ---- */
+
+uint32_t lapic_read(uint32_t reg)
+{
+	return *(volatile uint32_t *)(LAPIC_BASE + reg);
+}
+
+void lapic_write(uint32_t reg, uint32_t v)
+{
+	*(volatile uint32_t *)(LAPIC_BASE + reg) = v;
+}
+
+unsigned cpu_id(void)
+{
+	return lapic_read(LAPIC_ID) >> 24;
+}
+
+/*
+ * Software-enable (SVR bit 8, spurious vector 0xff), accept every
+ * priority, and join flat logical mode with one bit per APIC ID.
+ */
+void lapic_enable(void)
+{
+	lapic_write(LAPIC_SVR, 0x1ff);
+	lapic_write(LAPIC_TPR, 0);
+	lapic_write(LAPIC_DFR, 0xffffffff);
+	lapic_write(LAPIC_LDR, 1u << (24 + cpu_id()));
+}
+
+void lapic_eoi(void)
+{
+	lapic_write(LAPIC_EOI, 0);
+}
+
+/* Writing the low half sends; KVM delivers at once, so no busy wait. */
+void send_ipi(unsigned dest, uint32_t icr_lo)
+{
+	lapic_write(LAPIC_ICR_HI, dest << 24);
+	lapic_write(LAPIC_ICR_LO, icr_lo);
+}
+
+/* ---- IOAPIC ---- */
+
+static uint32_t ioapic_read(uint32_t reg)
+{
+	*(volatile uint32_t *)(IOAPIC_BASE + IOAPIC_REGSEL) = reg;
+	return *(volatile uint32_t *)(IOAPIC_BASE + IOAPIC_WIN);
+}
+
+static void ioapic_write(uint32_t reg, uint32_t v)
+{
+	*(volatile uint32_t *)(IOAPIC_BASE + IOAPIC_REGSEL) = reg;
+	*(volatile uint32_t *)(IOAPIC_BASE + IOAPIC_WIN) = v;
+}
+
+/* High dword first, so the entry never fires to a stale destination. */
+void ioapic_route(unsigned pin, uint32_t lo, unsigned dest)
+{
+	ioapic_write(IOAPIC_REDIR(pin) + 1, dest << 24);
+	ioapic_write(IOAPIC_REDIR(pin), lo);
+}
+
+uint32_t ioapic_redir_lo(unsigned pin)
+{
+	return ioapic_read(IOAPIC_REDIR(pin));
+}
+
+/* ---- 8259 ---- */
+
+void pic_init(void)
+{
+	outb(PIC_MASTER, 0x11);		/* ICW1: edge, cascade, ICW4 follows */
+	outb(PIC_MASTER + 1, 0x20);	/* ICW2: vectors 0x20-0x27 */
+	outb(PIC_MASTER + 1, 0x04);	/* ICW3: a slave on IRQ 2 */
+	outb(PIC_MASTER + 1, 0x01);	/* ICW4: 8086 mode, normal EOI */
+	outb(PIC_SLAVE, 0x11);
+	outb(PIC_SLAVE + 1, 0x28);	/* vectors 0x28-0x2f */
+	outb(PIC_SLAVE + 1, 0x02);	/* slave identity 2 */
+	outb(PIC_SLAVE + 1, 0x01);
+}
+
+void pic_mask(uint8_t master, uint8_t slave)
+{
+	outb(PIC_MASTER + 1, master);	/* OCW1 */
+	outb(PIC_SLAVE + 1, slave);
+}
+
+/* A slave IRQ is in service on both chips: EOI the slave, then the master. */
+void pic_eoi(unsigned irq)
+{
+	if (irq >= 8)
+		outb(PIC_SLAVE, PIC_EOI);
+	outb(PIC_MASTER, PIC_EOI);
+}
+
+/* ---- the VMM's devices ---- */
+
+void set_line(unsigned line, int level)
+{
+	outb((uint16_t)(TESTDEV_IRQ + line), (uint8_t)level);
+}
+
+void send_msi(uint32_t addr, uint32_t data)
+{
+	outl(MSI_PORT, addr);
+	outl(MSI_PORT + 4, 0);
+	outl(MSI_PORT + 8, data);	/* sends */
+}
+
+uint64_t fw_cfg_read(uint16_t key, unsigned len)
+{
+	uint64_t v = 0;
+
+	outw(FW_CFG_SEL, key);
+	for (unsigned i = 0; i < len; i++)
+		v |= (uint64_t)inb(FW_CFG_DATA) << (8 * i);
+	return v;
+}
