@@ -381,6 +381,8 @@ int virq_set_irq_routing(struct virq_vm *vm, const struct kvm_irq_routing_entry 
 	ref = malloc((nr ? nr : 1) * sizeof(*ref));
 	if (!ref)
 		return -ENOMEM;
+	bool sorted = true;
+
 	for (uint32_t i = 0; i < nr; i++) {
 		uint32_t gsi = ue[i].gsi;
 
@@ -390,10 +392,13 @@ int virq_set_irq_routing(struct virq_vm *vm, const struct kvm_irq_routing_entry 
 		}
 		ref[i].gsi = gsi;
 		ref[i].idx = i;
-		if (gsi > max_gsi)
+		if (gsi < max_gsi)
+			sorted = false;
+		else
 			max_gsi = gsi;
 	}
-	r = order_entries(ref, nr, max_gsi);
+	/* VMMs usually hand the table over in GSI order already. */
+	r = sorted ? 0 : order_entries(ref, nr, max_gsi);
 	if (r) {
 		free(ref);
 		return r;

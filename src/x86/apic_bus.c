@@ -576,15 +576,16 @@ int x86_irq_delivery_to_apic(struct x86_vm *xvm, struct x86_lapic *src,
 	struct virq_vm *vm = xvm->vm;
 	uint64_t cand[X86_VCPUS_LIMIT / 64];
 	struct x86_lapic *lowest = NULL;
-	struct x86_irq irq = *irq_in;
 	struct x86_ext_bus *ext = atomic_load_explicit(&xvm->ext_bus, memory_order_acquire);
+	struct x86_irq irq;
 	uint32_t i, nr, ncand = 0;
 	int r;
 
 	if (unlikely(ext))
 		return x86_ext_deliver(ext, irq_in);
-	if (bus_deliver_fast(xvm, src, &irq, dest_map, &r))
+	if (bus_deliver_fast(xvm, src, irq_in, dest_map, &r))
 		return r;
+	irq = *irq_in;
 
 	/*
 	 * Lowest priority to the physical broadcast makes no sense; KVM turns

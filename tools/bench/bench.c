@@ -270,6 +270,8 @@ static void value_text(const struct row *r, double v, char *buf, size_t n)
 		snprintf(buf, n, "%.2fx", v);
 	else if (r->unit == U_BYTES)
 		snprintf(buf, n, "%.0f B", v);
+	else if (r->unit == U_COUNT)
+		snprintf(buf, n, "%.1f", v);
 	else if (v >= 100000)
 		snprintf(buf, n, "%.0f", v);
 	else
@@ -289,7 +291,7 @@ void emit(struct bench *B, struct row *r)
 		printf("%s\n {\"group\": \"%s\", \"op\": \"%s\", \"unit\": \"%s\", \"kernel\": %.3f, "
 		       "\"virq\": %.3f, \"ratio\": %.3f, \"target\": \"%s\", \"result\": \"%s\"%s%s%s}",
 		       nrows ? "," : "", r->group, r->name,
-		       r->unit == U_NS ? "ns" : r->unit == U_X ? "x" : "bytes", r->kernel, r->virq, ratio, t, res,
+		       r->unit == U_NS ? "ns" : r->unit == U_X ? "x" : r->unit == U_BYTES ? "bytes" : "count", r->kernel, r->virq, ratio, t, res,
 		       r->note ? ", \"note\": \"" : "", r->note ? r->note : "", r->note ? "\"" : "");
 	} else {
 		value_text(r, r->kernel, k, sizeof(k));

@@ -49,7 +49,7 @@ enum target_kind {
 	T_AT_LEAST,  /* the virq column at least @want (a ratio row) */
 };
 
-enum unit { U_NS, U_X, U_BYTES };
+enum unit { U_NS, U_X, U_BYTES, U_COUNT };
 
 struct row {
 	const char *group;
