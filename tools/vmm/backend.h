@@ -105,6 +105,7 @@ struct vmm_backend {
 const struct vmm_backend *vmm_backend_lookup(const char *name);
 
 extern const struct vmm_backend vmm_backend_kernel;
+extern const struct vmm_backend vmm_backend_split;
 
 /* What a backend may ask of the VMM (all thread-safe). */
 int vmm_vm_fd(const struct vmm *vm);
