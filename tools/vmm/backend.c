@@ -11,6 +11,7 @@
 static const struct vmm_backend *const backends[] = {
 	&vmm_backend_kernel,
 	&vmm_backend_split,
+	&vmm_backend_userspace,
 };
 
 const struct vmm_backend *vmm_backend_lookup(const char *name)

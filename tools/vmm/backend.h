@@ -106,6 +106,7 @@ const struct vmm_backend *vmm_backend_lookup(const char *name);
 
 extern const struct vmm_backend vmm_backend_kernel;
 extern const struct vmm_backend vmm_backend_split;
+extern const struct vmm_backend vmm_backend_userspace;
 
 /* What a backend may ask of the VMM (all thread-safe). */
 int vmm_vm_fd(const struct vmm *vm);
