@@ -79,6 +79,12 @@ if [ $ran -gt 0 ]; then
 	for n in 3 4; do
 		check 0 "$virq" vm --cpus $n
 		grep -q "^virq test guest: $n cpus" "$tmp/out" || { echo "FAIL: --cpus $n"; fail=1; }
+		# virq's modes print what the kernel prints, with as many vCPUs.
+		mv "$tmp/out" "$tmp/kernel$n"
+		for mode in split userspace; do
+			check 0 "$virq" vm --irqchip $mode --append strict --cpus $n
+			diff -u "$tmp/kernel$n" "$tmp/out" || { echo "FAIL: irqchip $mode, $n vCPUs"; fail=1; }
+		done
 	done
 	check 0 "$virq" vm --mem 128
 	grep -q "^virq test guest: 2 cpus, 128 MiB" "$tmp/out" || { echo "FAIL: --mem 128"; fail=1; }
