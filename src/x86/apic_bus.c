@@ -448,15 +448,37 @@ void x86_apic_map_free(struct x86_vm *xvm)
  * With the quirk disabled, 0xff is a broadcast only if it cannot be the
  * x2APIC logical destination "cluster 0, CPUs 0-7".
  */
-static bool bus_broadcast_dest(struct x86_vm *xvm, struct x86_lapic *src, const struct x86_irq *irq,
+static bool bus_broadcast_dest(struct x86_vm *xvm, struct x86_lapic *src, uint32_t dest_id,
 			       const struct x86_apic_map *map)
 {
 	if (xvm->x2apic_broadcast_quirk_disabled)
-		return (irq->dest_id == APIC_BROADCAST && map->logical_mode != BUS_LOGICAL_X2APIC) ||
-		       irq->dest_id == X2APIC_BROADCAST;
+		return (dest_id == APIC_BROADCAST && map->logical_mode != BUS_LOGICAL_X2APIC) ||
+		       dest_id == X2APIC_BROADCAST;
 	if (src && x86_lapic_x2apic_mode(src))
-		return irq->dest_id == X2APIC_BROADCAST;
-	return irq->dest_id == APIC_BROADCAST;
+		return dest_id == X2APIC_BROADCAST;
+	return dest_id == APIC_BROADCAST;
+}
+
+/*
+ * A physical destination without shorthand, answered by the map alone:
+ * true with *@apic (NULL when nobody has that ID), as bus_map_dest() would
+ * answer, or false when the slow path must decide (no map, a broadcast).
+ * LAPICs outlive every snapshot, so *@apic stays valid after the unlock.
+ */
+static bool bus_phys_lookup(struct x86_vm *xvm, struct x86_lapic *src, uint32_t dest_id,
+			    struct x86_lapic **apic)
+{
+	struct x86_apic_map *map;
+	bool handled = false;
+
+	rcu_read_lock();
+	map = atomic_load_explicit(&xvm->apic_map, memory_order_consume);
+	if (likely(map && !bus_broadcast_dest(xvm, src, dest_id, map))) {
+		*apic = dest_id <= map->max_apic_id ? map->phys[dest_id] : NULL;
+		handled = true;
+	}
+	rcu_read_unlock();
+	return handled;
 }
 
 /*
@@ -481,7 +503,7 @@ static bool bus_map_dest(struct x86_vm *xvm, struct x86_lapic *src, const struct
 	}
 	if (irq->shorthand)
 		return false;
-	if (!map || bus_broadcast_dest(xvm, src, irq, map))
+	if (!map || bus_broadcast_dest(xvm, src, irq->dest_id, map))
 		return false;
 
 	if (irq->dest_mode == APIC_DEST_PHYSICAL) {
@@ -529,7 +551,6 @@ static bool bus_deliver_fast(struct x86_vm *xvm, struct x86_lapic *src, const st
 			     struct x86_dest_map *dest_map, int *r)
 {
 	struct x86_lapic *dst[16];
-	struct x86_apic_map *map;
 	uint16_t bitmap;
 	bool handled;
 
@@ -540,21 +561,18 @@ static bool bus_deliver_fast(struct x86_vm *xvm, struct x86_lapic *src, const st
 		return true;
 	}
 
-	rcu_read_lock();
-	map = atomic_load_explicit(&xvm->apic_map, memory_order_consume);
-	/*
-	 * The common case first: a physical unicast is one slot of the map,
-	 * exactly what bus_map_dest() would answer, without the copy.
-	 */
-	if (likely(map && irq->dest_mode == APIC_DEST_PHYSICAL && !irq->shorthand &&
-		   !bus_broadcast_dest(xvm, src, irq, map))) {
-		struct x86_lapic *apic = irq->dest_id <= map->max_apic_id ? map->phys[irq->dest_id] : NULL;
+	/* The common case first: a physical unicast is one slot of the map. */
+	if (irq->dest_mode == APIC_DEST_PHYSICAL && !irq->shorthand) {
+		struct x86_lapic *apic;
 
-		rcu_read_unlock();
-		*r = apic ? x86_lapic_accept_irq(apic, irq, dest_map) : 0;
-		return true;
+		if (bus_phys_lookup(xvm, src, irq->dest_id, &apic)) {
+			*r = apic ? x86_lapic_accept_irq(apic, irq, dest_map) : 0;
+			return true;
+		}
 	}
-	handled = bus_map_dest(xvm, src, irq, map, dst, &bitmap);
+	rcu_read_lock();
+	handled = bus_map_dest(xvm, src, irq, atomic_load_explicit(&xvm->apic_map, memory_order_consume),
+			       dst, &bitmap);
 	rcu_read_unlock();
 	if (!handled)
 		return false;
@@ -694,20 +712,12 @@ int x86_set_msi(struct x86_vm *xvm, uint32_t address_lo, uint32_t address_hi,
 		   !(data & MSI_DATA_TRIGGER_LEVEL) &&
 		   !atomic_load_explicit(&xvm->ext_bus, memory_order_relaxed))) {
 		uint32_t dest = (address_lo >> MSI_ADDR_DEST_SHIFT) & MSI_ADDR_DEST_MASK;
-		struct x86_apic_map *map;
+		struct x86_lapic *apic;
 
 		if (xvm->x2apic_format)
 			dest |= address_hi & MSI_ADDR_HI_EXT_DEST;
-		irq.dest_id = dest;
-		rcu_read_lock();
-		map = atomic_load_explicit(&xvm->apic_map, memory_order_consume);
-		if (likely(map && !xvm->x2apic_broadcast_quirk_disabled && dest != APIC_BROADCAST)) {
-			struct x86_lapic *apic = dest <= map->max_apic_id ? map->phys[dest] : NULL;
-
-			rcu_read_unlock();
+		if (bus_phys_lookup(xvm, NULL, dest, &apic))
 			return apic ? x86_lapic_accept_fixed_edge(apic, data & MSI_DATA_VECTOR_MASK) : 0;
-		}
-		rcu_read_unlock();
 	}
 	x86_msi_to_irq(xvm, address_lo, address_hi, data, &irq);
 	return x86_irq_delivery_to_apic(xvm, NULL, &irq, NULL);

@@ -37,6 +37,8 @@ bool bvm_irr_take(struct bvm *b, unsigned i, unsigned vec);
 bool bvm_ioapic_pin(struct bvm *b, unsigned pin, unsigned vector, bool level);
 
 uint64_t now_ns(void);
+/* The median of @v[0 .. @n) (sorts @v). */
+double median(double *v, unsigned n);
 
 /* The work of one side for one row: run @n operations. */
 typedef void (*batch_fn)(void *ctx, unsigned n);

@@ -568,13 +568,6 @@ static double latency_sample(struct irqfd_side *x, bool msi)
 	return -1;
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 #define LAT_SAMPLES 201
 
 static void latency_row(struct bench *B, struct row *r, struct irqfd_side *k, struct irqfd_side *v, bool msi)
@@ -590,10 +583,8 @@ static void latency_row(struct bench *B, struct row *r, struct irqfd_side *k, st
 		if ((s = latency_sample(v, msi)) >= 0)
 			vl[nv++] = s;
 	}
-	qsort(kl, nk, sizeof(double), cmp_dbl);
-	qsort(vl, nv, sizeof(double), cmp_dbl);
-	r->kernel = nk ? kl[nk / 2] : -1;
-	r->virq = nv ? vl[nv / 2] : -1;
+	r->kernel = nk ? median(kl, nk) : -1;
+	r->virq = nv ? median(vl, nv) : -1;
 	r->checked = nv == LAT_SAMPLES && (k->b.vm < 0 || nk == LAT_SAMPLES);
 }
 
@@ -702,12 +693,6 @@ static double inj_rate(struct bench *B, struct bvm *b, int nthreads, const unsig
 	return (double)ops * 1000 / (double)(t1 - t0);
 }
 
-static double median_of(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(double), cmp_dbl);
-	return v[n / 2];
-}
-
 void group_threads(struct bench *B)
 {
 	static const unsigned one[] = { 0 }, distinct[] = { 0, 1 }, same[] = { 0, 0 };
@@ -732,9 +717,9 @@ void group_threads(struct bench *B)
 		v2d[i] = inj_rate(B, &v, 2, distinct);
 		v2s[i] = inj_rate(B, &v, 2, same);
 	}
-	double kr1 = k.vm >= 0 ? median_of(k1, rounds) : -1, vr1 = median_of(v1, rounds);
-	double kr2d = k.vm >= 0 ? median_of(k2d, rounds) : -1, vr2d = median_of(v2d, rounds);
-	double kr2s = k.vm >= 0 ? median_of(k2s, rounds) : -1, vr2s = median_of(v2s, rounds);
+	double kr1 = k.vm >= 0 ? median(k1, rounds) : -1, vr1 = median(v1, rounds);
+	double kr2d = k.vm >= 0 ? median(k2d, rounds) : -1, vr2d = median(v2d, rounds);
+	double kr2s = k.vm >= 0 ? median(k2s, rounds) : -1, vr2s = median(v2s, rounds);
 	bool ok = irr_both(&k, &v, 0, 0x4b) && irr_both(&k, &v, 1, 0x4c);
 
 	row_init(&r, "threads", U_NS, T_FASTER, 10);

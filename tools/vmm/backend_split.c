@@ -23,11 +23,10 @@
 #include <sys/ioctl.h>
 
 #include "backend.h"
+#include "backend_virq.h"
 #include "virq/virq.h"
 
 #define SPLIT_PINS 24
-#define IOAPIC_BASE 0xfec00000ull
-#define IOAPIC_SIZE 0x1000ull
 
 struct split {
 	struct vmm *vm;
@@ -140,56 +139,30 @@ static int split_create(struct vmm *vm)
 static int split_set_line(struct vmm *vm, uint32_t gsi, int level)
 {
 	struct split *s = split_of(vm);
-	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+	int r = vb_set_line(s->vfd, gsi, level);
 
-	if (virq_ioctl(s->vfd, KVM_IRQ_LINE_STATUS, &irq) < 0)
-		return -errno;
-	return s->mirror_err ? s->mirror_err : (irq.status < 0 ? 0 : irq.status);
+	return r >= 0 && s->mirror_err ? s->mirror_err : r;
 }
 
 static int split_signal_msi(struct vmm *vm, uint64_t addr, uint32_t data)
 {
-	struct split *s = split_of(vm);
-	struct kvm_msi msi = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data };
-	int r = virq_ioctl(s->vfd, KVM_SIGNAL_MSI, &msi);
-
-	/* -1/EPERM is "no destination", not a failure of the VMM. */
-	return r < 0 && errno != EPERM ? -errno : (r < 0 ? 0 : r);
-}
-
-static bool pic_port(uint16_t port)
-{
-	return port == 0x20 || port == 0x21 || port == 0xa0 || port == 0xa1 || port == 0x4d0 || port == 0x4d1;
+	return vb_signal_msi(split_of(vm)->vfd, addr, data);
 }
 
 static int split_pio(struct vmm *vm, int cpu, uint16_t port, void *data, int size, bool write)
 {
-	struct split *s = split_of(vm);
-	int r;
-
 	(void)cpu;
-	if (!pic_port(port))
-		return 0;
-	r = write ? virq_pio_write(s->vfd, port, data, (unsigned)size) : virq_pio_read(s->vfd, port, data, (unsigned)size);
-	return r < 0 ? r : 1;
+	return vb_pic_pio(split_of(vm)->vfd, port, data, size, write);
 }
 
 static int split_mmio(struct vmm *vm, int cpu, uint64_t addr, void *data, int size, bool write)
 {
 	struct split *s = split_of(vm);
-	uint32_t off;
 	int r;
 
 	(void)cpu;
-	if (addr < IOAPIC_BASE || addr >= IOAPIC_BASE + IOAPIC_SIZE)
-		return 0;
-	off = (uint32_t)(addr - IOAPIC_BASE);
-	r = write ? virq_ioapic_write(s->vfd, off, data, (unsigned)size)
-		  : virq_ioapic_read(s->vfd, off, data, (unsigned)size);
-	/* An access the IOAPIC refuses (bad size) reads as ones, as unclaimed. */
-	if (r == -EINVAL || r == -EOPNOTSUPP)
-		return 0;
-	return r < 0 ? r : (s->mirror_err ? s->mirror_err : 1);
+	r = vb_ioapic_mmio(s->vfd, addr, data, size, write);
+	return r > 0 && s->mirror_err ? s->mirror_err : r;
 }
 
 static int split_ioapic_eoi(struct vmm *vm, int cpu, int vector)
@@ -203,27 +176,10 @@ static int split_ioapic_eoi(struct vmm *vm, int cpu, int vector)
 /* ExtINT: vCPU 0 takes the PIC's vector when the guest can. */
 static int split_pre_run(struct vmm *vm, int cpu)
 {
-	struct split *s = split_of(vm);
-	struct kvm_run *run = vmm_vcpu_run(vm, cpu);
-	int v;
-
 	if (cpu != 0)
 		return 0;
-	run->request_interrupt_window = 0;
-	if (virq_pic_has_interrupt(s->vfd) != 1)
-		return 0;
-	if (!run->ready_for_interrupt_injection || !run->if_flag) {
-		run->request_interrupt_window = 1;
-		return 0;
-	}
-	v = virq_pic_ack_interrupt(s->vfd);
-	if (v >= 0) {
-		struct kvm_interrupt irq = { .irq = (uint32_t)v };
-
-		if (ioctl(vmm_vcpu_fd(vm, cpu), KVM_INTERRUPT, &irq) < 0)
-			return -errno;
-	}
-	return 0;
+	return vb_inject(vmm_vcpu_fd(vm, cpu), vmm_vcpu_run(vm, cpu), virq_pic_has_interrupt,
+			 virq_pic_ack_interrupt, split_of(vm)->vfd);
 }
 
 static void split_destroy(struct vmm *vm)

@@ -20,11 +20,9 @@
 #include <time.h>
 
 #include "backend.h"
+#include "backend_virq.h"
 #include "virq/virq.h"
 
-#define LAPIC_BASE 0xfee00000ull
-#define IOAPIC_BASE 0xfec00000ull
-#define MMIO_PAGE 0x1000ull
 #define MAX_CPUS 64
 
 struct userspace;
@@ -136,77 +134,38 @@ static int us_vcpu_init(struct vmm *vm, int cpu)
 
 static int us_set_line(struct vmm *vm, uint32_t gsi, int level)
 {
-	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
-
-	if (virq_ioctl(us_of(vm)->vfd, KVM_IRQ_LINE_STATUS, &irq) < 0)
-		return -errno;
-	return irq.status < 0 ? 0 : irq.status;
+	return vb_set_line(us_of(vm)->vfd, gsi, level);
 }
 
 static int us_signal_msi(struct vmm *vm, uint64_t addr, uint32_t data)
 {
-	struct kvm_msi msi = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data };
-	int r = virq_ioctl(us_of(vm)->vfd, KVM_SIGNAL_MSI, &msi);
-
-	return r < 0 && errno != EPERM ? -errno : (r < 0 ? 0 : r);
+	return vb_signal_msi(us_of(vm)->vfd, addr, data);
 }
 
 static int us_pio(struct vmm *vm, int cpu, uint16_t port, void *data, int size, bool write)
 {
-	int vfd = us_of(vm)->vfd, r;
-
 	(void)cpu;
-	if (port != 0x20 && port != 0x21 && port != 0xa0 && port != 0xa1 && port != 0x4d0 && port != 0x4d1)
-		return 0;
-	r = write ? virq_pio_write(vfd, port, data, (unsigned)size) : virq_pio_read(vfd, port, data, (unsigned)size);
-	return r < 0 ? r : 1;
+	return vb_pic_pio(us_of(vm)->vfd, port, data, size, write);
 }
 
 static int us_mmio(struct vmm *vm, int cpu, uint64_t addr, void *data, int size, bool write)
 {
 	struct userspace *u = us_of(vm);
+	int vcpu = u->cpu[cpu].vcpu;
 	uint32_t off;
-	int r;
 
-	if (addr >= LAPIC_BASE && addr < LAPIC_BASE + MMIO_PAGE) {
-		off = (uint32_t)(addr - LAPIC_BASE);
-		r = write ? virq_lapic_write(u->cpu[cpu].vcpu, off, data, (unsigned)size)
-			  : virq_lapic_read(u->cpu[cpu].vcpu, off, data, (unsigned)size);
-	} else if (addr >= IOAPIC_BASE && addr < IOAPIC_BASE + MMIO_PAGE) {
-		off = (uint32_t)(addr - IOAPIC_BASE);
-		r = write ? virq_ioapic_write(u->vfd, off, data, (unsigned)size)
-			  : virq_ioapic_read(u->vfd, off, data, (unsigned)size);
-	} else {
-		return 0;
-	}
-	/* What the chip refuses (a bad size or offset) reads as unclaimed. */
-	if (r == -EINVAL || r == -EOPNOTSUPP)
-		return 0;
-	return r < 0 ? r : 1;
+	if (addr < VB_LAPIC_BASE || addr >= VB_LAPIC_BASE + VB_MMIO_PAGE)
+		return vb_ioapic_mmio(u->vfd, addr, data, size, write);
+	off = (uint32_t)(addr - VB_LAPIC_BASE);
+	return vb_claimed(write ? virq_lapic_write(vcpu, off, data, (unsigned)size)
+				: virq_lapic_read(vcpu, off, data, (unsigned)size));
 }
 
 /* Inject what virq's LAPIC (and, through LVT0, the PIC) has for the vCPU. */
 static int us_pre_run(struct vmm *vm, int cpu)
 {
-	struct userspace *u = us_of(vm);
-	struct kvm_run *run = vmm_vcpu_run(vm, cpu);
-	int vcpu = u->cpu[cpu].vcpu, v;
-
-	run->request_interrupt_window = 0;
-	if (virq_vcpu_has_interrupt(vcpu) != 1)
-		return 0;
-	if (!run->ready_for_interrupt_injection || !run->if_flag) {
-		run->request_interrupt_window = 1;
-		return 0;
-	}
-	v = virq_vcpu_ack_interrupt(vcpu);
-	if (v >= 0) {
-		struct kvm_interrupt irq = { .irq = (uint32_t)v };
-
-		if (ioctl(vmm_vcpu_fd(vm, cpu), KVM_INTERRUPT, &irq) < 0)
-			return -errno;
-	}
-	return 0;
+	return vb_inject(vmm_vcpu_fd(vm, cpu), vmm_vcpu_run(vm, cpu), virq_vcpu_has_interrupt,
+			 virq_vcpu_ack_interrupt, us_of(vm)->cpu[cpu].vcpu);
 }
 
 /* HLT with interrupts enabled ends when virq has an interrupt to give. */
