@@ -86,6 +86,13 @@ if [ $ran -gt 0 ]; then
 			diff -u "$tmp/kernel$n" "$tmp/out" || { echo "FAIL: irqchip $mode, $n vCPUs"; fail=1; }
 		done
 	done
+	# --measure: the latency table, every kind sampled (timings are not checked).
+	for mode in kernel split userspace; do
+		check 0 "$virq" vm --irqchip $mode --measure
+		rows=$(awk '/^latency from injection/ { t = 1; next }
+			t && $NF ~ /^[0-9]+$/ && $(NF - 3) >= 200 { n++ } END { print n + 0 }' "$tmp/out")
+		[ "$rows" = 4 ] || { echo "FAIL: irqchip $mode --measure: $rows of 4 kinds sampled"; cat "$tmp/out"; fail=1; }
+	done
 	check 0 "$virq" vm --mem 128
 	grep -q "^virq test guest: 2 cpus, 128 MiB" "$tmp/out" || { echo "FAIL: --mem 128"; fail=1; }
 	check 1 "$virq" vm --timeout 1 "$tmp/hang.elf"

@@ -65,6 +65,15 @@ struct vmm_backend {
 	int (*signal_msi)(struct vmm *vm, uint64_t addr, uint32_t data);
 
 	/*
+	 * Attach eventfd @fd to GSI @gsi as a level-triggered irqfd with
+	 * resamplefd @resamplefd (KVM_IRQFD with KVM_IRQFD_FLAG_RESAMPLE): a
+	 * write raises the line; the guest's EOI of its interrupt lowers it
+	 * and signals @resamplefd.  Runs on a vCPU thread; the VMM closes the
+	 * eventfds after destroy().  0 or -errno.
+	 */
+	int (*irqfd)(struct vmm *vm, uint32_t gsi, int fd, int resamplefd);
+
+	/*
 	 * A port or MMIO access no VMM device claimed.  @data holds @size
 	 * bytes, little endian: read it for a write, fill it for a read.
 	 * Return 1 if the backend handled it, 0 to let the VMM apply the

@@ -44,10 +44,23 @@ static int kernel_signal_msi(struct vmm *vm, uint64_t addr, uint32_t data)
 	return r < 0 ? -errno : r;
 }
 
+static int kernel_irqfd(struct vmm *vm, uint32_t gsi, int fd, int resamplefd)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)fd,
+		.gsi = gsi,
+		.flags = KVM_IRQFD_FLAG_RESAMPLE,
+		.resamplefd = (uint32_t)resamplefd,
+	};
+
+	return ioctl(vmm_vm_fd(vm), KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
 const struct vmm_backend vmm_backend_kernel = {
 	.name = "kernel",
 	.lapic_in_kernel = true,
 	.create = kernel_create,
 	.set_line = kernel_set_line,
 	.signal_msi = kernel_signal_msi,
+	.irqfd = kernel_irqfd,
 };

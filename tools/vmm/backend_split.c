@@ -149,6 +149,11 @@ static int split_signal_msi(struct vmm *vm, uint64_t addr, uint32_t data)
 	return vb_signal_msi(split_of(vm)->vfd, addr, data);
 }
 
+static int split_irqfd(struct vmm *vm, uint32_t gsi, int fd, int resamplefd)
+{
+	return vb_irqfd(split_of(vm)->vfd, gsi, fd, resamplefd);
+}
+
 static int split_pio(struct vmm *vm, int cpu, uint16_t port, void *data, int size, bool write)
 {
 	(void)cpu;
@@ -203,6 +208,7 @@ const struct vmm_backend vmm_backend_split = {
 	.create = split_create,
 	.set_line = split_set_line,
 	.signal_msi = split_signal_msi,
+	.irqfd = split_irqfd,
 	.pio = split_pio,
 	.mmio = split_mmio,
 	.ioapic_eoi = split_ioapic_eoi,

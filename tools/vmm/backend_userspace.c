@@ -142,6 +142,11 @@ static int us_signal_msi(struct vmm *vm, uint64_t addr, uint32_t data)
 	return vb_signal_msi(us_of(vm)->vfd, addr, data);
 }
 
+static int us_irqfd(struct vmm *vm, uint32_t gsi, int fd, int resamplefd)
+{
+	return vb_irqfd(us_of(vm)->vfd, gsi, fd, resamplefd);
+}
+
 static int us_pio(struct vmm *vm, int cpu, uint16_t port, void *data, int size, bool write)
 {
 	(void)cpu;
@@ -202,6 +207,7 @@ const struct vmm_backend vmm_backend_userspace = {
 	.vcpu_init = us_vcpu_init,
 	.set_line = us_set_line,
 	.signal_msi = us_signal_msi,
+	.irqfd = us_irqfd,
 	.pio = us_pio,
 	.mmio = us_mmio,
 	.pre_run = us_pre_run,

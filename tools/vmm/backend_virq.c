@@ -28,6 +28,18 @@ int vb_signal_msi(int vfd, uint64_t addr, uint32_t data)
 	return r;
 }
 
+int vb_irqfd(int vfd, uint32_t gsi, int fd, int resamplefd)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)fd,
+		.gsi = gsi,
+		.flags = KVM_IRQFD_FLAG_RESAMPLE,
+		.resamplefd = (uint32_t)resamplefd,
+	};
+
+	return virq_ioctl(vfd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
 int vb_claimed(int r)
 {
 	if (r == -EINVAL || r == -EOPNOTSUPP)

@@ -20,6 +20,9 @@ struct kvm_run;
 int vb_set_line(int vfd, uint32_t gsi, int level);
 /* KVM_SIGNAL_MSI on virq's VM: >= 0 ("no destination" is 0), or -errno. */
 int vb_signal_msi(int vfd, uint64_t addr, uint32_t data);
+/* KVM_IRQFD with a resamplefd on virq's VM (the kernel refuses resamplefds
+ * in split mode; virq does not): 0 or -errno. */
+int vb_irqfd(int vfd, uint32_t gsi, int fd, int resamplefd);
 /* The PIC ports: 1 handled, 0 not a PIC port, -errno (stops the VM). */
 int vb_pic_pio(int vfd, uint16_t port, void *data, int size, bool write);
 /* The IOAPIC page: 1 handled, 0 not ours (or refused: reads as unclaimed), -errno. */

@@ -7,6 +7,8 @@
  *   0xf4         debug exit, QEMU isa-debug-exit's convention
  *   0x2000-0x2017 IRQ test device (kvm-unit-tests' pc-testdev): line N = level
  *   0x2100-0x210b MSI test port: address latches, then data sends the MSI
+ *   0x2200-0x2207 resample test device (resample.c): irqfd + resamplefd
+ *   0x2300-0x2307 latency probe (probe.c)
  *
  * Everything else goes to the irqchip backend, and then to nobody.
  */
@@ -156,6 +158,7 @@ static void msi_port_write(struct vmm *vm, int reg, uint32_t v)
 	if (reg != MSI_DATA)
 		return;
 	/* The backend may kick vCPUs: call it without holding dev.lock. */
+	vmm_probe_mark(vm);
 	r = vm->backend->signal_msi(vm, addr, v);
 	if (r < 0)
 		backend_failed(vm, "signal_msi", r);
@@ -163,7 +166,11 @@ static void msi_port_write(struct vmm *vm, int reg, uint32_t v)
 
 static void testdev_irq_write(struct vmm *vm, uint32_t line, uint8_t level)
 {
-	int r = vm->backend->set_line(vm, line, level ? 1 : 0);
+	int r;
+
+	if (level)
+		vmm_probe_mark(vm);
+	r = vm->backend->set_line(vm, line, level ? 1 : 0);
 
 	if (r < 0)
 		backend_failed(vm, "set_line", r);
@@ -205,6 +212,12 @@ static int devices_read(struct vmm *vm, uint16_t port, uint8_t *data, int size)
 
 int vmm_devices_pio(struct vmm *vm, int cpu, uint16_t port, uint8_t *data, int size, bool write)
 {
+	int r;
+
+	(void)cpu;
+	if ((r = vmm_resample_pio(vm, port, data, size, write)) ||
+	    (r = vmm_probe_pio(vm, port, data, size, write)))
+		return r;
 	return write ? devices_write(vm, port, data, size) : devices_read(vm, port, data, size);
 }
 

@@ -7,9 +7,11 @@
 #define VMM_VM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backend.h"
 
@@ -52,6 +54,29 @@ struct vmm_devices {
 	uint64_t	msi_addr;	/* MSI test port latches */
 };
 
+/* The resample test device (resample.c); fields under @lock. */
+#define RESAMPLE_PORT	0x2200
+struct vmm_resample {
+	pthread_mutex_t	lock;
+	int		gsi;		/* -1 until the guest attaches it */
+	int		fd, resamplefd, stopfd;
+	pthread_t	thread;
+	bool		running;	/* attached, thread started */
+	bool		asserted;	/* irqfd written, no resample since */
+	uint32_t	pending;	/* events the guest has not taken */
+};
+
+/* The latency probe (probe.c): samples per kind, under @lock. */
+#define VMM_PROBE_KINDS		4
+#define VMM_PROBE_SAMPLES	1000
+struct vmm_probe {
+	bool		on;		/* --measure */
+	_Atomic uint64_t mark;		/* CLOCK_MONOTONIC ns of the last injection */
+	pthread_mutex_t	lock;
+	uint32_t	n[VMM_PROBE_KINDS];
+	uint32_t	ns[VMM_PROBE_KINDS][VMM_PROBE_SAMPLES];
+};
+
 struct vmm {
 	int		kvm_fd;
 	int		vm_fd;
@@ -66,6 +91,8 @@ struct vmm {
 	bool		backend_created;	/* destroy() is owed */
 
 	struct vmm_devices dev;
+	struct vmm_resample resample;
+	struct vmm_probe probe;
 	struct vmm_vcpu	vcpus[VMM_MAX_CPUS];
 
 	/* The start and the end of the run: vCPU threads wait for @go (all
@@ -87,6 +114,20 @@ void vmm_devices_init(struct vmm *vm);
 void vmm_devices_fini(struct vmm *vm);
 void vmm_devices_flush(struct vmm *vm);	/* a partial serial line, now */
 int vmm_devices_pio(struct vmm *vm, int cpu, uint16_t port, uint8_t *data, int size, bool write);
+
+/* resample.c: the resample test device; 1 if @port is its, else 0.
+ * stop() ends its thread (before the backend is destroyed). */
+void vmm_resample_init(struct vmm *vm);
+int vmm_resample_pio(struct vmm *vm, uint16_t port, uint8_t *data, int size, bool write);
+void vmm_resample_stop(struct vmm *vm);
+void vmm_resample_fini(struct vmm *vm);
+
+/* probe.c: the latency probe; mark() at every injection, any thread. */
+void vmm_probe_init(struct vmm *vm, bool on);
+void vmm_probe_mark(struct vmm *vm);
+int vmm_probe_pio(struct vmm *vm, uint16_t port, uint8_t *data, int size, bool write);
+void vmm_probe_report(struct vmm *vm, FILE *f);
+void vmm_probe_fini(struct vmm *vm);
 
 /* loader.c: a multiboot v1 ELF32 kernel into guest memory. */
 struct vmm_boot {

@@ -10,6 +10,8 @@
 #define FW_CFG_DATA	0x511
 #define TESTDEV_IRQ	0x2000
 #define MSI_PORT	0x2100
+#define RESAMPLE_PORT	0x2200
+#define PROBE_PORT	0x2300
 
 #define IOAPIC_BASE	0xfec00000u
 #define IOAPIC_REGSEL	0x00
@@ -330,6 +332,31 @@ void send_msi(uint32_t addr, uint32_t data)
 	outl(MSI_PORT, addr);
 	outl(MSI_PORT + 4, 0);
 	outl(MSI_PORT + 8, data);	/* sends */
+}
+
+void resample_attach(unsigned gsi)
+{
+	outl(RESAMPLE_PORT, gsi);
+}
+
+void resample_add(uint32_t events)
+{
+	outl(RESAMPLE_PORT + 4, events);
+}
+
+uint32_t resample_take(void)
+{
+	return inl(RESAMPLE_PORT + 4);
+}
+
+void probe_hit(uint32_t kind)
+{
+	outl(PROBE_PORT, kind);
+}
+
+void probe_mark(void)
+{
+	outl(PROBE_PORT + 4, 0);
 }
 
 uint64_t fw_cfg_read(uint16_t key, unsigned len)

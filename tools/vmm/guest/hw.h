@@ -75,6 +75,14 @@ static inline uint8_t inb(uint16_t port)
 	return v;
 }
 
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
 static inline void sti(void)
 {
 	__asm__ volatile("sti" : : : "memory");
@@ -124,5 +132,12 @@ void pic_eoi(unsigned irq);
 void set_line(unsigned line, int level);
 void send_msi(uint32_t addr, uint32_t data);
 uint64_t fw_cfg_read(uint16_t key, unsigned len);
+/* The resample test device: a level line on an irqfd with a resamplefd. */
+void resample_attach(unsigned gsi);
+void resample_add(uint32_t events);
+uint32_t resample_take(void);	/* the count before taking one; 0: none */
+/* The latency probe (virq vm --measure). */
+void probe_hit(uint32_t kind);
+void probe_mark(void);
 
 #endif

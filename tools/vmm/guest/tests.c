@@ -37,6 +37,7 @@ struct mb_info {		/* the start of the multiboot information */
 #define VEC_EDGE	0x40	/* IOAPIC pin 16, edge */
 #define VEC_LEVEL	0x41	/* IOAPIC pin 17, level, EOI with the line high */
 #define VEC_MASKED	0x42	/* IOAPIC pin 18, level, masked at first */
+#define VEC_RESAMPLE	0x43	/* IOAPIC pin 19, level, the resample device */
 #define VEC_PIC_MASTER	0x23	/* 8259 IRQ 3 */
 #define VEC_PIC_SLAVE	0x2a	/* 8259 IRQ 10 */
 #define VEC_MSI_BSP	0x50
@@ -46,6 +47,15 @@ struct mb_info {		/* the start of the multiboot information */
 #define VEC_IPI_REPLY	0x61	/* APIC 1 -> BSP, from its handler */
 #define VEC_IPI_ALL	0x62	/* all but self */
 #define VEC_TIMER	0x70
+#define VEC_PROBE_EDGE	0x80	/* --measure: IOAPIC pin 20, edge */
+#define VEC_PROBE_MSI	0x81	/* --measure: MSI to APIC 0 */
+#define VEC_PROBE_IRQFD	0x82	/* --measure: IOAPIC pin 19, the resample device */
+
+#define RESAMPLE_EVENTS	5
+#define MEASURE_SAMPLES	200	/* per kind of injection */
+
+/* The latency probe's kinds (tools/vmm/probe.c). */
+enum { PROBE_BASELINE, PROBE_EDGE, PROBE_MSI, PROBE_IRQFD };
 
 /*
  * Bounded waits are counted in loop iterations: there is no calibrated
@@ -72,6 +82,7 @@ static volatile uint32_t timer_ticks;	/* periodic ticks */
 static volatile uint8_t line_high[24];	/* what we drive on each GSI */
 static volatile uint32_t spurious;	/* level vectors after the line fell */
 static uint32_t spurious_allowed;	/* per test; 0 when "strict" */
+static bool measuring;			/* "measure": run the latency loops */
 
 static void record(struct frame *f)
 {
@@ -115,6 +126,36 @@ static void on_level(struct frame *f)
 	record(f);
 	if (pin == 18 || seen[VEC_LEVEL].count >= 2)
 		line(pin, 0);
+	lapic_eoi();
+}
+
+/*
+ * The resample device: take one event, then EOI; the EOI lowers the line
+ * and the device raises it again while events are left.  A delivery with
+ * no event to take is a spurious level-triggered delivery.
+ */
+static void on_resample(struct frame *f)
+{
+	if (!resample_take()) {
+		spurious++;
+		lapic_eoi();
+		return;
+	}
+	record(f);
+	lapic_eoi();
+}
+
+/* --measure: tell the probe first thing, then as the handlers above. */
+static void on_probe(struct frame *f)
+{
+	static const uint8_t kind[] = { PROBE_EDGE, PROBE_MSI, PROBE_IRQFD };
+
+	probe_hit(kind[f->vector - VEC_PROBE_EDGE]);
+	if (f->vector == VEC_PROBE_IRQFD && !resample_take()) {
+		lapic_eoi();
+		return;
+	}
+	record(f);
 	lapic_eoi();
 }
 
@@ -163,6 +204,10 @@ static void install_handlers(void)
 		set_handler(fixed[i], on_fixed);
 	set_handler(VEC_LEVEL, on_level);
 	set_handler(VEC_MASKED, on_level);
+	set_handler(VEC_RESAMPLE, on_resample);
+	set_handler(VEC_PROBE_EDGE, on_probe);
+	set_handler(VEC_PROBE_MSI, on_probe);
+	set_handler(VEC_PROBE_IRQFD, on_probe);
 	set_handler(VEC_PIC_MASTER, on_pic);
 	set_handler(VEC_PIC_SLAVE, on_pic);
 	set_handler(VEC_IPI, on_ipi);
@@ -247,6 +292,27 @@ static void test_ioapic_masked(void)
 	ioapic_route(18, APIC_MASKED, 0);
 }
 
+/*
+ * A level line driven through an irqfd with a resamplefd: each EOI
+ * resamples, and the device thread raises the line again while events are
+ * left, so the guest sees one interrupt per event and none after.
+ */
+static void test_resample(void)
+{
+	ioapic_route(19, APIC_LEVEL | VEC_RESAMPLE, 0);
+	resample_attach(19);
+	resample_add(RESAMPLE_EVENTS);
+	expect_count(VEC_RESAMPLE, RESAMPLE_EVENTS, "irqfd resample");
+	printf("irqfd resample pin 19: vector 0x%x on cpu %u, %u deliveries\n", VEC_RESAMPLE,
+	       seen[VEC_RESAMPLE].cpu, seen[VEC_RESAMPLE].count);
+	if (resample_take())
+		fail("irqfd resample pin 19: an event was never delivered");
+	if (ioapic_redir_lo(19) & APIC_REMOTE_IRR)
+		fail("irqfd resample pin 19: remote irr still set after the last eoi");
+	printf("irqfd resample pin 19: remote irr clear, no event left\n");
+	ioapic_route(19, APIC_MASKED, 0);
+}
+
 /* IOAPIC pins 3 and 10 stay masked (as at reset): only the 8259 sees them. */
 static void test_pic(void)
 {
@@ -325,6 +391,49 @@ static void test_timer(void)
 	printf("lapic timer periodic: %u ticks, then masked\n", timer_ticks);
 }
 
+/* ---- --measure ---- */
+
+/* Sleep until @vector was seen @n times: an idle guest waiting for I/O. */
+static void hlt_until(unsigned vector, uint32_t n)
+{
+	cli();
+	while (seen[vector].count < n) {
+		sti_hlt();	/* sti's shadow: no wake-up is lost */
+		cli();
+	}
+	sti();
+}
+
+/*
+ * The VMM times each injection to the handler's probe_hit() (probe.c).
+ * The baseline is a port write followed by another: one exit and entry.
+ */
+static void measure(void)
+{
+	uint32_t i;
+
+	for (i = 0; i < MEASURE_SAMPLES; i++) {
+		probe_mark();
+		probe_hit(PROBE_BASELINE);
+	}
+	ioapic_route(20, VEC_PROBE_EDGE, 0);
+	for (i = 0; i < MEASURE_SAMPLES; i++) {
+		line(20, 1);
+		hlt_until(VEC_PROBE_EDGE, i + 1);
+		line(20, 0);
+	}
+	ioapic_route(20, APIC_MASKED, 0);
+	for (i = 0; i < MEASURE_SAMPLES; i++) {
+		send_msi(MSI_ADDR(0), VEC_PROBE_MSI);
+		hlt_until(VEC_PROBE_MSI, i + 1);
+	}
+	ioapic_route(19, APIC_LEVEL | VEC_PROBE_IRQFD, 0);
+	resample_add(MEASURE_SAMPLES);
+	hlt_until(VEC_PROBE_IRQFD, MEASURE_SAMPLES);
+	ioapic_route(19, APIC_MASKED, 0);
+	printf("measure: %u samples of each injection\n", MEASURE_SAMPLES);
+}
+
 /* ---- start-up ---- */
 
 static void __attribute__((noreturn)) ap_main(void)
@@ -388,6 +497,7 @@ static unsigned boot(uint32_t magic, const struct mb_info *mbi)
 	spurious_allowed = 1;
 	if ((mbi->flags & MBI_CMDLINE) && has_word((const char *)mbi->cmdline, "strict"))
 		spurious_allowed = 0;
+	measuring = (mbi->flags & MBI_CMDLINE) && has_word((const char *)mbi->cmdline, "measure");
 	printf("virq test guest: %u cpus, %u MiB\n", ncpus, mib);
 	return ncpus;
 }
@@ -417,6 +527,8 @@ void guest_main(uint32_t magic, uint32_t mbi)
 	no_strays("ioapic level");
 	test_ioapic_masked();
 	no_strays("ioapic masked");
+	test_resample();
+	no_strays("irqfd resample");
 	test_pic();
 	no_strays("pic");
 	test_msi(ncpus);
@@ -431,5 +543,7 @@ void guest_main(uint32_t magic, uint32_t mbi)
 	for (unsigned v = 0x20; v < 256; v++)
 		total += seen[v].count;
 	printf("done: %u interrupts handled\n", total);
+	if (measuring)
+		measure();
 	debug_exit(0);
 }
