@@ -151,7 +151,9 @@ VIRQ_API int virq_msr_write(int vcpu_fd, uint32_t index, uint64_t value);
  * an ExtINT from the PIC (when LVT0 or a disabled LAPIC accepts it) and the
  * highest IRR vector above the processor priority.  Expired timers are
  * processed first.  The guest's RFLAGS.IF and interrupt shadow are the
- * VMM's business.  Returns 1 or 0, or -EBADF.
+ * VMM's business, and so is the MP state: it answers for a vCPU waiting in
+ * UNINITIALIZED or INIT_RECEIVED too, which the kernel would not run (see
+ * virq_vcpu_accept_events()).  Returns 1 or 0, or -EBADF.
  */
 VIRQ_API int virq_vcpu_has_interrupt(int vcpu_fd);
 
@@ -170,6 +172,35 @@ VIRQ_API int virq_vcpu_ack_interrupt(int vcpu_fd);
  * none was in service, -ENXIO without an in-kernel LAPIC, -EBADF.
  */
 VIRQ_API int virq_vcpu_eoi(int vcpu_fd);
+
+#define VIRQ_ACCEPT_INIT 1u /* INIT taken: the LAPIC was reset; reset the CPU's registers to
+			     * their INIT state; mp_state is INIT_RECEIVED (AP) or RUNNABLE (BSP) */
+#define VIRQ_ACCEPT_SIPI 2u /* STARTUP taken while INIT_RECEIVED: start the CPU in real mode at
+			     * *sipi_vector << 12 (CS = vector << 8, IP = 0); mp_state is RUNNABLE */
+
+/**
+ * virq_vcpu_accept_events() - take the INIT and STARTUP IPIs pending for
+ * the vCPU, as the kernel does on its way into the guest
+ * (kvm_apic_accept_events): an INIT resets the LAPIC (APIC_BASE and the
+ * APIC ID stay), drops the NMI, interrupt and exception waiting to be
+ * injected, and makes the vCPU INIT_RECEIVED, or RUNNABLE if IA32_APIC_BASE
+ * has the BSP bit; then a STARTUP makes an INIT_RECEIVED vCPU RUNNABLE and
+ * is dropped in any other state.  The registers are the VMM's to change.
+ *
+ * Returns the VIRQ_ACCEPT_* bits taken (both: INIT, then STARTUP), 0 if
+ * none; *@sipi_vector is set when VIRQ_ACCEPT_SIPI is returned.  Events
+ * that KVM_GET_MP_STATE took since the last call are returned too (an INIT
+ * cancels a STARTUP before it).  -EINVAL for a NULL @sipi_vector, -ENXIO
+ * without an in-kernel LAPIC (no irqchip), -EBADF.
+ *
+ * A VMM calls it before it runs the vCPU and before
+ * virq_vcpu_has_interrupt(), and runs the vCPU only while it is RUNNABLE:
+ * like the kernel, virq still accepts interrupts into the IRR of a vCPU in
+ * UNINITIALIZED or INIT_RECEIVED (virq_vcpu_has_interrupt() reports them
+ * as usual); they wait there until the vCPU runs.  An INIT or STARTUP that
+ * arrives sends VIRQ_EVENT_KICK.
+ */
+VIRQ_API int virq_vcpu_accept_events(int vcpu_fd, uint8_t *sipi_vector);
 
 /** Events virq reports to the VMM. */
 enum virq_event_type {
@@ -476,7 +507,8 @@ VIRQ_API int virq_irqfd_trigger(int vm_fd, int eventfd);
 #define VIRQ_STATE_IRQFD (1u << 1)   /* the irqfd bindings */
 #define VIRQ_STATE_ARCH (1u << 2)    /* the interrupt controllers (x86: PIC,
 				      * IOAPIC, and per vCPU the LAPIC, its
-				      * MSRs and the pending events) */
+				      * MSRs, the pending events and the MP
+				      * state with pending INIT/SIPI) */
 #define VIRQ_STATE_ALL (VIRQ_STATE_ROUTING | VIRQ_STATE_IRQFD | VIRQ_STATE_ARCH)
 
 #define VIRQ_STATE_MAGIC 0x51524956u /* "VIRQ" little-endian */

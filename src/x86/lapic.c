@@ -1320,7 +1320,9 @@ int x86_lapic_accept_irq(struct x86_lapic *apic, const struct x86_irq *irq,
 		break;
 
 	case APIC_DM_REMRD:
+		/* The PV kick (KVM_HC_KICK_CPU): unhalts a HALTED vCPU. */
 		result = 1;
+		atomic_store_explicit(&xv->pv_unhalted, true, memory_order_release);
 		x86_vcpu_kick(xv);
 		break;
 
@@ -1447,20 +1449,37 @@ void x86_lapic_set_sipi_vector(struct x86_lapic *apic, uint32_t vector)
 	atomic_store_explicit(&apic->sipi_vector, vector, memory_order_relaxed);
 }
 
-bool x86_lapic_take_init(struct x86_lapic *apic)
+void x86_lapic_take_events(struct x86_lapic *apic, bool *init, bool *sipi, uint8_t *vec)
 {
-	return atomic_fetch_and_explicit(&apic->pending_events, ~LAPIC_INIT,
-					 memory_order_acq_rel) & LAPIC_INIT;
+	unsigned int pe = atomic_exchange_explicit(&apic->pending_events, 0, memory_order_acq_rel);
+
+	*init = pe & LAPIC_INIT;
+	*sipi = pe & LAPIC_SIPI;
+	if (*sipi)
+		*vec = (uint8_t)atomic_load_explicit(&apic->sipi_vector, memory_order_relaxed);
 }
 
-bool x86_lapic_take_sipi(struct x86_lapic *apic, uint8_t *vec)
+bool x86_lapic_events_pending(struct x86_lapic *apic)
 {
-	if (!(atomic_fetch_and_explicit(&apic->pending_events, ~LAPIC_SIPI,
-					memory_order_acq_rel) & LAPIC_SIPI))
-		return false;
-	if (vec)
-		*vec = (uint8_t)atomic_load_explicit(&apic->sipi_vector, memory_order_relaxed);
-	return true;
+	return atomic_load_explicit(&apic->pending_events, memory_order_acquire) != 0;
+}
+
+bool x86_lapic_sipi_pending(struct x86_lapic *apic)
+{
+	return atomic_load_explicit(&apic->pending_events, memory_order_acquire) & LAPIC_SIPI;
+}
+
+void x86_lapic_set_sipi_pending(struct x86_lapic *apic, bool pending)
+{
+	if (pending)
+		atomic_fetch_or_explicit(&apic->pending_events, LAPIC_SIPI, memory_order_release);
+	else
+		atomic_fetch_and_explicit(&apic->pending_events, ~LAPIC_SIPI, memory_order_release);
+}
+
+uint32_t x86_lapic_sipi_vector(struct x86_lapic *apic)
+{
+	return atomic_load_explicit(&apic->sipi_vector, memory_order_relaxed);
 }
 
 /* ---- public: timer ------------------------------------------------------------ */

@@ -75,11 +75,18 @@ bool x86_lapic_pending_eoi(struct x86_lapic *apic, int vector); /* IRR or ISR ha
 int x86_lapic_eoi(struct x86_lapic *apic);
 /* Pending INIT / SIPI (kvm apic->pending_events); sipi vector via *vec. */
 bool x86_lapic_latched_init(struct x86_lapic *apic);
-bool x86_lapic_take_init(struct x86_lapic *apic);
 /* KVM_SET_VCPU_EVENTS: smi.latched_init and sipi_vector. */
 void x86_lapic_set_latched_init(struct x86_lapic *apic, bool latched);
 void x86_lapic_set_sipi_vector(struct x86_lapic *apic, uint32_t vector);
-bool x86_lapic_take_sipi(struct x86_lapic *apic, uint8_t *vec);
+/* Take INIT and SIPI in one exchange, so that a SIPI is never seen
+ * before the INIT sent ahead of it. */
+void x86_lapic_take_events(struct x86_lapic *apic, bool *init, bool *sipi, uint8_t *vec);
+/* An INIT or SIPI is pending (kvm_apic_has_pending_init_or_sipi). */
+bool x86_lapic_events_pending(struct x86_lapic *apic);
+/* KVM_SET_MP_STATE(SIPI_RECEIVED) and save/restore: the SIPI bit alone. */
+bool x86_lapic_sipi_pending(struct x86_lapic *apic);
+void x86_lapic_set_sipi_pending(struct x86_lapic *apic, bool pending);
+uint32_t x86_lapic_sipi_vector(struct x86_lapic *apic);
 
 /* Timers: fire what has expired by @now; returns ns to the next deadline
  * or INT64_MAX. */

@@ -194,6 +194,20 @@ int virq_msr_write(int vcpu_fd, uint32_t index, uint64_t value)
 	return r;
 }
 
+/* ---- INIT and STARTUP ------------------------------------------------------ */
+
+int virq_vcpu_accept_events(int vcpu_fd, uint8_t *sipi_vector)
+{
+	struct x86_vcpu *xv = get_xvcpu(vcpu_fd);
+	int r;
+
+	if (!xv)
+		return -EBADF;
+	r = sipi_vector ? x86_vcpu_accept_events(xv, sipi_vector) : -EINVAL;
+	put_xvcpu(xv);
+	return r;
+}
+
 /* ---- local APICs elsewhere (ext_bus.c) ------------------------------------ */
 
 int virq_vm_set_apic_bus(int vm_fd, const struct virq_apic_bus *bus, void *opaque)

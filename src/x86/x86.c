@@ -756,6 +756,7 @@ static int x86_check_extension(struct virq_vm *vm, long cap)
 	case KVM_CAP_USER_NMI:
 	case KVM_CAP_IRQFD:
 	case KVM_CAP_IRQFD_RESAMPLE:
+	case KVM_CAP_MP_STATE:
 		return 1;
 	case KVM_CAP_X2APIC_API: {
 		int r = (int)X2APIC_API_VALID_FLAGS;
@@ -833,6 +834,7 @@ static int x86_vcpu_init(struct virq_vcpu *vcpu)
 	xv->vcpu = vcpu;
 	xv->xvm = xvm;
 	pthread_mutex_init(&xv->lock, NULL);
+	pthread_mutex_init(&xv->mp_lock, NULL);
 	xv->pending_external_vector = -1;
 	xv->highest_stale_pending_ioapic_eoi = -1;
 	xv->maxphyaddr = 36;
@@ -843,6 +845,7 @@ static int x86_vcpu_init(struct virq_vcpu *vcpu)
 	if (x86_irqchip_in_kernel(xvm)) {
 		xv->apic = x86_lapic_create(xv);
 		if (!xv->apic) {
+			pthread_mutex_destroy(&xv->mp_lock);
 			pthread_mutex_destroy(&xv->lock);
 			free(xv);
 			vcpu->arch_vcpu = NULL;
@@ -874,8 +877,233 @@ static void x86_vcpu_destroy(struct virq_vcpu *vcpu)
 		return;
 	if (xv->apic)
 		x86_lapic_destroy(xv->apic);
+	pthread_mutex_destroy(&xv->mp_lock);
 	pthread_mutex_destroy(&xv->lock);
 	free(xv);
+}
+
+/* ---- MP state: INIT and STARTUP ----------------------------------------------- */
+
+/*
+ * kvm_apic_init_sipi_allowed() is always true here: INIT is blocked only in
+ * SMM, in VMX root mode and with SVM's GIF clear, and virq's vCPUs have no
+ * SMM and no nested virtualization.  So KVM_SET_MP_STATE never refuses
+ * INIT_RECEIVED or SIPI_RECEIVED for a blocked INIT or a pending SMI, and
+ * acceptance never has to leave an INIT latched.
+ */
+
+/* kvm_set_mp_state(): becoming RUNNABLE ends a PV kick.  Under mp_lock. */
+static void set_mp_state(struct x86_vcpu *xv, uint32_t state)
+{
+	xv->mp_state = state;
+	if (state == KVM_MP_STATE_RUNNABLE)
+		atomic_store_explicit(&xv->pv_unhalted, false, memory_order_relaxed);
+}
+
+static uint32_t vcpu_mp_state(struct x86_vcpu *xv)
+{
+	uint32_t state;
+
+	pthread_mutex_lock(&xv->mp_lock);
+	state = xv->mp_state;
+	pthread_mutex_unlock(&xv->mp_lock);
+	return state;
+}
+
+/* kvm_vcpu_is_bsp(): IA32_APIC_BASE.BSP now, not the reset BSP's id. */
+static bool vcpu_apic_base_bsp(struct x86_vcpu *xv)
+{
+	uint64_t base = xv->apic ? x86_lapic_get_base(xv->apic) : xv->apic_base;
+
+	return base & MSR_IA32_APICBASE_BSP;
+}
+
+/* kvm_vcpu_reset(vcpu, true), the part virq holds: the LAPIC as an INIT
+ * leaves it, and no event left to inject (NMIs unmasked, as measured). */
+static void vcpu_init_event(struct x86_vcpu *xv)
+{
+	x86_lapic_reset(xv->apic, true);
+	pthread_mutex_lock(&xv->lock);
+	atomic_store_explicit(&xv->nmi_queued, 0, memory_order_relaxed);
+	xv->nmi_pending = 0;
+	xv->nmi_injected = false;
+	xv->nmi_masked = false;
+	xv->interrupt.injected = false;
+	xv->exception.injected = false;
+	pthread_mutex_unlock(&xv->lock);
+}
+
+/*
+ * kvm_apic_accept_events(): take a pending INIT (reset, then INIT_RECEIVED,
+ * or RUNNABLE for the BSP), then a pending SIPI, which starts the vCPU only
+ * in INIT_RECEIVED and is dropped otherwise.  Under mp_lock; returns the
+ * VIRQ_ACCEPT_* taken and the SIPI's vector in @vec.
+ */
+static unsigned int accept_events_locked(struct x86_vcpu *xv, uint8_t *vec)
+{
+	unsigned int taken = 0;
+	bool init, sipi;
+	uint8_t v = 0;
+
+	if (!xv->apic || !x86_lapic_events_pending(xv->apic))
+		return 0;
+	/* Both bits in one exchange: the kernel tests INIT, then SIPI, and
+	 * an INIT+SIPI pair landing in between loses its SIPI. */
+	x86_lapic_take_events(xv->apic, &init, &sipi, &v);
+	if (init) {
+		vcpu_init_event(xv);
+		set_mp_state(xv, vcpu_apic_base_bsp(xv) ? KVM_MP_STATE_RUNNABLE
+							 : KVM_MP_STATE_INIT_RECEIVED);
+		taken |= VIRQ_ACCEPT_INIT;
+	}
+	if (sipi && xv->mp_state == KVM_MP_STATE_INIT_RECEIVED) {
+		set_mp_state(xv, KVM_MP_STATE_RUNNABLE);
+		*vec = v;
+		taken |= VIRQ_ACCEPT_SIPI;
+	}
+	return taken;
+}
+
+/* Keep what was taken for virq_vcpu_accept_events(); an INIT cancels a
+ * SIPI taken before it.  Under mp_lock. */
+static void note_unreported(struct x86_vcpu *xv, unsigned int taken, uint8_t vec)
+{
+	if (taken & VIRQ_ACCEPT_INIT)
+		xv->unreported = VIRQ_ACCEPT_INIT;
+	if (taken & VIRQ_ACCEPT_SIPI) {
+		xv->unreported |= VIRQ_ACCEPT_SIPI;
+		xv->unreported_vector = vec;
+	}
+}
+
+int x86_vcpu_accept_events(struct x86_vcpu *xv, uint8_t *sipi_vector)
+{
+	unsigned int r, taken;
+	uint8_t vec = 0;
+
+	if (!xv->apic)
+		return -ENXIO;
+	x86_vcpu_enter(xv);
+	pthread_mutex_lock(&xv->mp_lock);
+	taken = accept_events_locked(xv, &vec);
+	note_unreported(xv, taken, vec);
+	r = xv->unreported;
+	if (r & VIRQ_ACCEPT_SIPI)
+		*sipi_vector = xv->unreported_vector;
+	xv->unreported = 0;
+	pthread_mutex_unlock(&xv->mp_lock);
+	return (int)r;
+}
+
+/* kvm_arch_vcpu_ioctl_get_mpstate(): events first, then the state; a PV
+ * kick reads as RUNNABLE.  The events are taken before the copy out, so a
+ * NULL argument still takes them (EFAULT after, as in the kernel). */
+static int vcpu_get_mp_state(struct x86_vcpu *xv, void *argp)
+{
+	struct kvm_mp_state mp;
+	unsigned int taken;
+	uint8_t vec = 0;
+
+	pthread_mutex_lock(&xv->mp_lock);
+	taken = accept_events_locked(xv, &vec);
+	note_unreported(xv, taken, vec);
+	mp.mp_state = xv->mp_state;
+	if ((mp.mp_state == KVM_MP_STATE_HALTED || mp.mp_state == KVM_MP_STATE_AP_RESET_HOLD) &&
+	    atomic_load_explicit(&xv->pv_unhalted, memory_order_acquire))
+		mp.mp_state = KVM_MP_STATE_RUNNABLE;
+	pthread_mutex_unlock(&xv->mp_lock);
+	if (!argp)
+		return -EFAULT;
+	memcpy(argp, &mp, sizeof(mp));
+	return 0;
+}
+
+/* kvm_arch_vcpu_ioctl_set_mpstate(): the states other than RUNNABLE need
+ * an in-kernel LAPIC; SIPI_RECEIVED is stored as INIT_RECEIVED with the
+ * SIPI pending (the vector is the one KVM_SET_VCPU_EVENTS or the last
+ * STARTUP left).  Pending events stay pending. */
+static int vcpu_set_mp_state(struct x86_vcpu *xv, void *argp)
+{
+	struct kvm_mp_state mp;
+
+	if (!argp)
+		return -EFAULT;
+	memcpy(&mp, argp, sizeof(mp));
+	switch (mp.mp_state) {
+	case KVM_MP_STATE_UNINITIALIZED:
+	case KVM_MP_STATE_HALTED:
+	case KVM_MP_STATE_AP_RESET_HOLD:
+	case KVM_MP_STATE_INIT_RECEIVED:
+	case KVM_MP_STATE_SIPI_RECEIVED:
+		if (!xv->apic)
+			return -EINVAL;
+		break;
+	case KVM_MP_STATE_RUNNABLE:
+		break;
+	default:
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&xv->mp_lock);
+	if (mp.mp_state == KVM_MP_STATE_SIPI_RECEIVED) {
+		set_mp_state(xv, KVM_MP_STATE_INIT_RECEIVED);
+		x86_lapic_set_sipi_pending(xv->apic, true);
+	} else {
+		set_mp_state(xv, mp.mp_state);
+	}
+	pthread_mutex_unlock(&xv->mp_lock);
+	x86_vcpu_kick(xv); /* KVM_REQ_EVENT */
+	return 0;
+}
+
+void x86_vcpu_mp_save(struct x86_vcpu *xv, uint32_t *mp_state, uint32_t *mp_flags)
+{
+	uint32_t f = 0;
+
+	pthread_mutex_lock(&xv->mp_lock);
+	*mp_state = xv->mp_state;
+	if (xv->apic && x86_lapic_sipi_pending(xv->apic))
+		f |= X86_MP_SIPI_PENDING;
+	if (atomic_load_explicit(&xv->pv_unhalted, memory_order_acquire))
+		f |= X86_MP_PV_UNHALTED;
+	if (xv->unreported & VIRQ_ACCEPT_INIT)
+		f |= X86_MP_UNREPORTED_INIT;
+	if (xv->unreported & VIRQ_ACCEPT_SIPI)
+		f |= X86_MP_UNREPORTED_SIPI | (uint32_t)xv->unreported_vector << X86_MP_VECTOR_SHIFT;
+	pthread_mutex_unlock(&xv->mp_lock);
+	*mp_flags = f;
+}
+
+/* The states a vCPU can be in (SIPI_RECEIVED is never stored). */
+int x86_vcpu_mp_check(uint32_t mp_state, uint32_t mp_flags)
+{
+	switch (mp_state) {
+	case KVM_MP_STATE_RUNNABLE:
+	case KVM_MP_STATE_UNINITIALIZED:
+	case KVM_MP_STATE_INIT_RECEIVED:
+	case KVM_MP_STATE_HALTED:
+	case KVM_MP_STATE_AP_RESET_HOLD:
+		break;
+	default:
+		return -EINVAL;
+	}
+	return (mp_flags & ~X86_MP_KNOWN) ? -EINVAL : 0;
+}
+
+void x86_vcpu_mp_restore(struct x86_vcpu *xv, uint32_t mp_state, uint32_t mp_flags)
+{
+	pthread_mutex_lock(&xv->mp_lock);
+	xv->mp_state = mp_state;
+	atomic_store_explicit(&xv->pv_unhalted, mp_flags & X86_MP_PV_UNHALTED, memory_order_release);
+	if (xv->apic)
+		x86_lapic_set_sipi_pending(xv->apic, mp_flags & X86_MP_SIPI_PENDING);
+	xv->unreported = 0;
+	if (mp_flags & X86_MP_UNREPORTED_INIT)
+		xv->unreported |= VIRQ_ACCEPT_INIT;
+	if (mp_flags & X86_MP_UNREPORTED_SIPI)
+		xv->unreported |= VIRQ_ACCEPT_SIPI;
+	xv->unreported_vector = (uint8_t)(mp_flags >> X86_MP_VECTOR_SHIFT);
+	pthread_mutex_unlock(&xv->mp_lock);
+	x86_vcpu_kick(xv);
 }
 
 static int vcpu_get_lapic(struct x86_vcpu *xv, void *argp)
@@ -1002,8 +1230,9 @@ static int vcpu_set_events(struct x86_vcpu *xv, void *argp)
 	ev.exception_has_payload = 0;
 	if (ev.exception.injected && (ev.exception.nr > 31 || ev.exception.nr == NMI_VECTOR))
 		return -EINVAL;
+	/* INITs are latched in SMM, so SMM cannot be entered in wait-for-SIPI. */
 	if ((ev.flags & KVM_VCPUEVENT_VALID_SMM) && (ev.smi.smm || ev.smi.pending) &&
-	    xv->mp_state == KVM_MP_STATE_INIT_RECEIVED)
+	    vcpu_mp_state(xv) == KVM_MP_STATE_INIT_RECEIVED)
 		return -EINVAL;
 
 	/* From here on the kernel commits as it goes: a later EINVAL (SMM,
@@ -1158,16 +1387,6 @@ static int vcpu_set_cpuid2(struct x86_vcpu *xv, void *argp)
 	return 0;
 }
 
-static int vcpu_get_mp_state(struct x86_vcpu *xv, void *argp)
-{
-	struct kvm_mp_state mp = { .mp_state = xv->mp_state };
-
-	if (!argp)
-		return -EFAULT;
-	memcpy(argp, &mp, sizeof(mp));
-	return 0;
-}
-
 static long x86_vcpu_ioctl(struct virq_vcpu *vcpu, unsigned int req, void *argp)
 {
 	struct x86_vcpu *xv = x86_vcpu_of(vcpu);
@@ -1194,6 +1413,8 @@ static long x86_vcpu_ioctl(struct virq_vcpu *vcpu, unsigned int req, void *argp)
 		return vcpu_set_cpuid2(xv, argp);
 	case KVM_GET_MP_STATE:
 		return vcpu_get_mp_state(xv, argp);
+	case KVM_SET_MP_STATE:
+		return vcpu_set_mp_state(xv, argp);
 	case KVM_SMI:
 		return -ENOTTY; /* no SMM */
 	default:

@@ -197,8 +197,17 @@ struct x86_vcpu {
 		uint8_t nr;
 		uint32_t error_code;
 	} exception;
-	uint32_t mp_state;
 	uint64_t apic_base; /* IA32_APIC_BASE when there is no in-kernel LAPIC */
+
+	/* KVM_GET/SET_MP_STATE and INIT/SIPI acceptance, under mp_lock (taken
+	 * before xv->lock and the LAPIC's lock, never inside them). */
+	pthread_mutex_t mp_lock;
+	uint32_t mp_state;
+	/* INIT/SIPI taken by KVM_GET_MP_STATE and not yet returned by
+	 * virq_vcpu_accept_events(): VIRQ_ACCEPT_* and the SIPI's vector. */
+	unsigned int unreported;
+	uint8_t unreported_vector;
+	atomic_bool pv_unhalted; /* kvm's pv.pv_unhalted: a REMRD (PV kick) */
 
 	/* Vectors whose EOI the IOAPIC must see (kvm's ioapic_handled_vectors),
 	 * recomputed when scan_gen lags the VM's (KVM_REQ_SCAN_IOAPIC). */
@@ -250,6 +259,8 @@ void x86_vcpu_enter(struct x86_vcpu *xv);
  * when the outermost bracket closes, after the chip dropped its lock. */
 void x86_kicks_hold(struct x86_vm *xvm);
 void x86_kicks_release(void);
+/* virq_vcpu_accept_events(): VIRQ_ACCEPT_* or -ENXIO without a LAPIC. */
+int x86_vcpu_accept_events(struct x86_vcpu *xv, uint8_t *sipi_vector);
 /* Redirection table or APIC map changed: recompute handled vectors. */
 void x86_request_scan_ioapic(struct x86_vm *xvm);
 
@@ -279,6 +290,18 @@ void x86_msi_to_irq(struct x86_vm *xvm, uint32_t address_lo, uint32_t address_hi
 /* kvm_set_msi(): the route set() semantics: -EINVAL, -1, or delivery result. */
 int x86_set_msi(struct x86_vm *xvm, uint32_t address_lo, uint32_t address_hi,
 		uint32_t data, int level);
+
+/* The MP state in the VM state blob (x86_state.c): the raw mp_state and
+ * X86_MP_* bits.  x86_vcpu_mp_check() is 0 or -EINVAL. */
+#define X86_MP_SIPI_PENDING (1u << 0)     /* a SIPI not taken yet */
+#define X86_MP_PV_UNHALTED (1u << 1)      /* pv_unhalted */
+#define X86_MP_UNREPORTED_INIT (1u << 2)  /* unreported VIRQ_ACCEPT_INIT */
+#define X86_MP_UNREPORTED_SIPI (1u << 3)  /* unreported VIRQ_ACCEPT_SIPI ... */
+#define X86_MP_VECTOR_SHIFT 8             /* ... with this vector in bits 15:8 */
+#define X86_MP_KNOWN 0xff0fu
+void x86_vcpu_mp_save(struct x86_vcpu *xv, uint32_t *mp_state, uint32_t *mp_flags);
+int x86_vcpu_mp_check(uint32_t mp_state, uint32_t mp_flags);
+void x86_vcpu_mp_restore(struct x86_vcpu *xv, uint32_t mp_state, uint32_t mp_flags);
 
 /* x86_state.c: the arch sections of the VM state blob. */
 extern const uint32_t x86_state_sections[2];

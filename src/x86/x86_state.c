@@ -4,19 +4,22 @@
  * docs/state-format.md): the PIC pair and the IOAPIC, and per vCPU the
  * LAPIC, its two MSRs and the pending events.  Everything goes through the
  * same paths as KVM_GET/SET_IRQCHIP, KVM_GET/SET_MSRS, KVM_GET/SET_LAPIC and
- * KVM_GET/SET_VCPU_EVENTS, so a restore validates exactly as they do.
+ * KVM_GET/SET_VCPU_EVENTS, so a restore validates exactly as they do; the
+ * MP state is saved raw, pending INIT/SIPI included, without taking them.
  */
 #include <string.h>
 
+#include "lapic.h"
 #include "x86.h"
 
 /* One vCPU's record; 8-byte multiple, documented in docs/state-format.md. */
 struct x86_vcpu_record {
 	uint32_t vcpu_id;
-	uint32_t flags; /* 0 */
+	uint32_t flags; /* X86_REC_MP, or 0 (older blobs) */
 	uint64_t apic_base;
 	uint64_t tsc_deadline;
-	uint64_t reserved; /* 0 */
+	uint32_t mp_state; /* with X86_REC_MP, else 0 */
+	uint32_t mp_flags; /* X86_MP_*, with X86_REC_MP, else 0 */
 	struct kvm_lapic_state lapic;
 	struct kvm_vcpu_events events;
 };
@@ -24,6 +27,8 @@ _Static_assert(sizeof(struct x86_vcpu_record) == 1120, "the documented record si
 
 #define MSR_IA32_APICBASE 0x1b
 #define MSR_IA32_TSC_DEADLINE 0x6e0
+/* The record carries mp_state and mp_flags. */
+#define X86_REC_MP (1u << 0)
 
 const uint32_t x86_state_sections[2] = { VIRQ_SECTION_X86_IRQCHIP, VIRQ_SECTION_X86_VCPU };
 
@@ -35,6 +40,7 @@ struct two_msrs {
 static long save_vcpu(struct virq_vcpu *vcpu, struct x86_vcpu_record *rec)
 {
 	const struct virq_arch_ops *arch = vcpu->vm->arch;
+	struct x86_vcpu *xv = x86_vcpu_of(vcpu);
 	struct two_msrs m;
 	long r;
 
@@ -52,7 +58,14 @@ static long save_vcpu(struct virq_vcpu *vcpu, struct x86_vcpu_record *rec)
 	r = arch->vcpu_ioctl(vcpu, KVM_GET_LAPIC, &rec->lapic);
 	if (!r)
 		r = arch->vcpu_ioctl(vcpu, KVM_GET_VCPU_EVENTS, &rec->events);
-	return r;
+	if (r)
+		return r;
+	/* The vector a later STARTUP or SIPI_RECEIVED uses, as QEMU keeps it. */
+	rec->events.sipi_vector = x86_lapic_sipi_vector(xv->apic);
+	rec->events.flags |= KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+	rec->flags = X86_REC_MP;
+	x86_vcpu_mp_save(xv, &rec->mp_state, &rec->mp_flags);
+	return 0;
 }
 
 long x86_state_save(struct virq_vm *vm, uint32_t type, void *buf, size_t size, uint32_t *count)
@@ -136,8 +149,14 @@ int x86_state_check(struct virq_vm *vm, uint32_t type, const void *payload, uint
 		if (count && !x86_irqchip_in_kernel(xvm))
 			return -ENXIO; /* KVM_SET_LAPIC's answer */
 		for (uint32_t i = 0; i < count; i++) {
-			if (rec[i].flags || rec[i].reserved || !virq_vm_vcpu_by_id(vm, rec[i].vcpu_id))
+			if ((rec[i].flags & ~X86_REC_MP) || !virq_vm_vcpu_by_id(vm, rec[i].vcpu_id))
 				return -EINVAL;
+			if (rec[i].flags & X86_REC_MP) {
+				if (x86_vcpu_mp_check(rec[i].mp_state, rec[i].mp_flags))
+					return -EINVAL;
+			} else if (rec[i].mp_state || rec[i].mp_flags) {
+				return -EINVAL;
+			}
 			for (uint32_t j = 0; j < i; j++)
 				if (rec[j].vcpu_id == rec[i].vcpu_id)
 					return -EINVAL;
@@ -148,7 +167,7 @@ int x86_state_check(struct virq_vm *vm, uint32_t type, const void *payload, uint
 }
 
 /* QEMU's order: the MSRs (APIC_BASE decides the LAPIC's mode), the LAPIC,
- * then the events. */
+ * then the events; then the MP state (older blobs leave it alone). */
 static int restore_vcpu(struct virq_vcpu *vcpu, const struct x86_vcpu_record *rec)
 {
 	const struct virq_arch_ops *arch = vcpu->vm->arch;
@@ -169,6 +188,8 @@ static int restore_vcpu(struct virq_vcpu *vcpu, const struct x86_vcpu_record *re
 	r = arch->vcpu_ioctl(vcpu, KVM_SET_LAPIC, &lapic);
 	if (!r)
 		r = arch->vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &events);
+	if (!r && (rec->flags & X86_REC_MP))
+		x86_vcpu_mp_restore(x86_vcpu_of(vcpu), rec->mp_state, rec->mp_flags);
 	return (int)r;
 }
 

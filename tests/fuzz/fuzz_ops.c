@@ -234,6 +234,13 @@ static void run_one(const uint8_t *data, size_t size)
 			fill(&in, &e, sizeof(e));
 			virq_ioctl(v, KVM_SET_VCPU_EVENTS, &e);
 			virq_ioctl(v, KVM_GET_VCPU_EVENTS, &e);
+			if (op & 32) {
+				struct kvm_mp_state mp = { .mp_state = (uint32_t)take(&in, 1) % 12 };
+				uint8_t vec;
+
+				virq_ioctl(v, (op & 128) ? KVM_SET_MP_STATE : KVM_GET_MP_STATE, &mp);
+				virq_vcpu_accept_events(v, &vec);
+			}
 			break;
 		}
 		case 15: {

@@ -16,7 +16,7 @@
  *   --facts     print what the kernel returns for the hand-written cases
  *               (with IOAPIC/PIC irr and LAPIC IRR after each read-back)
  *   --family F  run only the family F (reset, caps, errno, lines, msi,
- *               routing, irqfd, irqfd-random, rtables, random)
+ *               mpstate, routing, irqfd, irqfd-random, rtables, random)
  *   --rtables N       sequences of random routing tables (default 300)
  *   --irqfd-random N  random irqfd sequences (default 40)
  *   --mask P    triage: drop divergences whose operation or detail line
@@ -78,10 +78,8 @@ static const struct allowed_difference {
 	NOT_IRQ_CAP("DISABLE_QUIRKS"), NOT_IRQ_CAP("HALT_POLL"),
 	NOT_IRQ_CAP("COALESCED_MMIO"), NOT_IRQ_CAP("SYNC_MMU"),
 #undef NOT_IRQ_CAP
-	/* Same document: MP_STATE needs INIT/SIPI processing (not complete yet);
-	 * REINJECT_CONTROL belongs to the PIT, which virq does not model. */
-	{ "KVM_CHECK_EXTENSION MP_STATE", "virq 0\n",
-	  "kvm-differences.md, Capabilities: KVM_SET_MP_STATE and INIT/SIPI processing not offered yet", false },
+	/* Same document: REINJECT_CONTROL belongs to the PIT, which virq does
+	 * not model. */
 	{ "KVM_CHECK_EXTENSION REINJECT_CONTROL", "virq 0\n",
 	  "kvm-differences.md, Capabilities: PIT ioctl, not interrupt routing", false },
 	/*
@@ -272,7 +270,7 @@ static const char *req_name(unsigned long req)
 	R(KVM_SET_GSI_ROUTING); R(KVM_ENABLE_CAP); R(KVM_NMI); R(KVM_INTERRUPT);
 	R(KVM_GET_VCPU_EVENTS); R(KVM_SET_VCPU_EVENTS); R(KVM_GET_MSRS);
 	R(KVM_SET_MSRS); R(KVM_SET_CPUID2); R(KVM_GET_SUPPORTED_CPUID);
-	R(KVM_GET_VCPU_MMAP_SIZE); R(KVM_IRQFD);
+	R(KVM_GET_VCPU_MMAP_SIZE); R(KVM_IRQFD); R(KVM_GET_MP_STATE); R(KVM_SET_MP_STATE);
 #undef R
 	}
 	return "ioctl?";
@@ -407,6 +405,8 @@ static struct kres vpioctl(struct pair *p, enum target t, int idx, unsigned long
 			printf("  %s %s", B[1]->name, kres_str(r[1]));
 		if (req == KVM_IRQ_LINE_STATUS && r[0].ret == 0)
 			printf("  status %d", ((struct kvm_irq_level *)buf[0])->status);
+		if (req == KVM_GET_MP_STATE && r[0].ret == 0)
+			printf("  mp_state %u", ((struct kvm_mp_state *)buf[0])->mp_state);
 		if (req == KVM_GET_MSRS && r[0].ret >= 1)
 			printf("  data 0x%llx", (unsigned long long)((struct kvm_msrs *)buf[0])->entries[0].data);
 		if (g_facts && req == KVM_GET_IRQCHIP && r[0].ret == 0) {
@@ -1390,6 +1390,248 @@ static void fam_msi(void)
 	family_end();
 }
 
+/* ---------------------------------------------------------------------- */
+/* INIT, STARTUP and the MP state                                          */
+/* ---------------------------------------------------------------------- */
+
+/* KVM_GET_MP_STATE: takes pending INIT/SIPI first, then compares. */
+static struct kres get_mp(struct pair *p, int v)
+{
+	struct kvm_mp_state mp = { .mp_state = 0xdead };
+
+	return pioctl(p, T_VCPU, v, KVM_GET_MP_STATE, &mp, sizeof mp, P_CMP_OUT, "%s", "");
+}
+
+static struct kres set_mp(struct pair *p, int v, uint32_t state)
+{
+	struct kvm_mp_state mp = { .mp_state = state };
+
+	return pioctl(p, T_VCPU, v, KVM_SET_MP_STATE, &mp, sizeof mp, 0, "%u", state);
+}
+
+/* Physical-destination MSI with data @data (delivery mode in 10:8). */
+static void msi_to(struct pair *p, uint32_t dest, uint32_t data)
+{
+	signal_msi(p, 0xfee00000 | dest << 12, 0, data, 0);
+}
+
+static void get_all_mp(struct pair *p)
+{
+	for (int v = 0; v < p->m[0].nvcpus; v++)
+		get_mp(p, v);
+}
+
+static struct kres set_events(struct pair *p, int v, struct kvm_vcpu_events *e, const char *what)
+{
+	return pioctl(p, T_VCPU, v, KVM_SET_VCPU_EVENTS, e, sizeof *e, 0, "%s", what);
+}
+
+static void mp_init_sipi_seq(enum km_irqchip mode)
+{
+	struct km_shape s = shape(mode, 3);
+	struct kvm_vcpu_events e;
+	struct pair p;
+
+	seq_begin("init sipi %s", km_shape_str(&s));
+	if (!pair_create(&p, &s))
+		return;
+	get_all_mp(&p);
+	/* AP: INIT is latched until GET_MP_STATE takes it, then SIPI. */
+	msi_to(&p, 1, 0x500);
+	compare_state(&p, true);
+	get_mp(&p, 1);
+	compare_state(&p, true);
+	msi_to(&p, 1, 0x612);
+	compare_state(&p, true);
+	get_mp(&p, 1);
+	compare_state(&p, true);
+	/* STARTUP while RUNNABLE: dropped, and gone for a later INIT. */
+	msi_to(&p, 1, 0x613);
+	get_mp(&p, 1);
+	msi_to(&p, 1, 0x500);
+	get_mp(&p, 1);
+	/* INIT supersedes a STARTUP not yet taken. */
+	msi_to(&p, 1, 0x620);
+	msi_to(&p, 1, 0x500);
+	get_mp(&p, 1);
+	/* INIT and STARTUP together; an MSI "de-assert" is still an INIT. */
+	msi_to(&p, 1, 0x500);
+	msi_to(&p, 1, 0x634);
+	get_mp(&p, 1);
+	msi_to(&p, 1, 0x8500);
+	compare_state(&p, true);
+	get_mp(&p, 1);
+	/* BSP: LAPIC and event state reset by INIT, STARTUP dropped. */
+	lapic_enable(&p, 0, 0, 0x01000000, 0xffffffff, 0x20);
+	msi_to(&p, 0, 0x45);
+	msi_to(&p, 0, 0xc046);
+	pioctl(&p, T_VCPU, 0, KVM_NMI, NULL, 0, P_VAL, "%s", "");
+	memset(&e, 0, sizeof e);
+	pioctl(&p, T_VCPU, 0, KVM_GET_VCPU_EVENTS, &e, sizeof e, P_CMP_OUT, "%s", "");
+	e.nmi.masked = 1;
+	e.interrupt.injected = 1;
+	e.interrupt.nr = 0x33;
+	e.exception.injected = 1;
+	e.exception.nr = 13;
+	set_events(&p, 0, &e, "nmi masked, interrupt 0x33, #GP");
+	compare_state(&p, true);
+	msi_to(&p, 0, 0x500);
+	msi_to(&p, 0, 0x677);
+	compare_state(&p, true);
+	get_mp(&p, 0);
+	compare_state(&p, true);
+	/* The BSP is whoever has IA32_APIC_BASE.BSP now. */
+	set_apic_base(&p, 0, 0xfee00800);
+	msi_to(&p, 0, 0x500);
+	get_mp(&p, 0);
+	set_apic_base(&p, 1, 0xfee00900);
+	msi_to(&p, 1, 0x500);
+	get_mp(&p, 1);
+	compare_state(&p, true);
+	/* Interrupts to a vCPU waiting for SIPI stay in the IRR. */
+	msi_to(&p, 2, 0x500);
+	get_mp(&p, 2);
+	msi_to(&p, 2, 0x46);
+	lapic_enable(&p, 2, 2, 0x04000000, 0xffffffff, 0);
+	msi_to(&p, 2, 0x47);
+	pioctl(&p, T_VCPU, 2, KVM_NMI, NULL, 0, P_VAL, "%s", "");
+	get_mp(&p, 2);
+	compare_state(&p, true);
+	msi_to(&p, 2, 0x600);
+	get_mp(&p, 2);
+	compare_state(&p, true);
+	pair_destroy(&p);
+}
+
+static void mp_set_seq(enum km_irqchip mode)
+{
+	struct km_shape s = shape(mode, 3);
+	struct kvm_vcpu_events e;
+	struct pair p;
+
+	seq_begin("set mp state %s", km_shape_str(&s));
+	if (!pair_create(&p, &s))
+		return;
+	for (uint32_t st = 0; st <= 12; st++) {
+		set_mp(&p, 1, st);
+		get_mp(&p, 1);
+	}
+	set_mp(&p, 1, 0xffffffff);
+	get_mp(&p, 1);
+	pioctl(&p, T_VCPU, 1, KVM_SET_MP_STATE, NULL, 0, P_VAL, "NULL");
+	pioctl(&p, T_VCPU, 1, KVM_GET_MP_STATE, NULL, 0, P_VAL, "NULL");
+	compare_state(&p, true);
+	if (mode == KM_IRQCHIP_NONE) {
+		pair_destroy(&p);
+		return;
+	}
+	/* SIPI_RECEIVED with the vector KVM_SET_VCPU_EVENTS gave (never
+	 * read back: GET_VCPU_EVENTS reports sipi_vector 0). */
+	memset(&e, 0, sizeof e);
+	pioctl(&p, T_VCPU, 2, KVM_GET_VCPU_EVENTS, &e, sizeof e, P_CMP_OUT, "%s", "");
+	e.flags = KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+	e.sipi_vector = 0x9a;
+	set_events(&p, 2, &e, "sipi_vector 0x9a");
+	pioctl(&p, T_VCPU, 2, KVM_GET_VCPU_EVENTS, &e, sizeof e, P_CMP_OUT, "%s", "");
+	set_mp(&p, 2, KVM_MP_STATE_SIPI_RECEIVED);
+	compare_state(&p, true);
+	get_mp(&p, 2);
+	set_mp(&p, 2, KVM_MP_STATE_SIPI_RECEIVED);
+	set_mp(&p, 2, KVM_MP_STATE_RUNNABLE);
+	get_mp(&p, 2);
+	/* A pending INIT outlives SET_MP_STATE; GET with NULL takes it. */
+	msi_to(&p, 1, 0x500);
+	set_mp(&p, 1, KVM_MP_STATE_RUNNABLE);
+	compare_state(&p, true);
+	pioctl(&p, T_VCPU, 1, KVM_GET_MP_STATE, NULL, 0, P_VAL, "NULL (takes the INIT)");
+	compare_state(&p, true);
+	get_mp(&p, 1);
+	/* SMM refused in wait-for-SIPI (and without SMM anyway). */
+	memset(&e, 0, sizeof e);
+	pioctl(&p, T_VCPU, 1, KVM_GET_VCPU_EVENTS, &e, sizeof e, P_CMP_OUT, "%s", "");
+	e.flags = KVM_VCPUEVENT_VALID_SMM;
+	e.smi.smm = 1;
+	set_events(&p, 1, &e, "smm in INIT_RECEIVED");
+	/* Latched INIT by KVM_SET_VCPU_EVENTS, taken by GET_MP_STATE. */
+	e.smi.smm = 0;
+	e.smi.latched_init = 1;
+	set_events(&p, 2, &e, "latched_init");
+	compare_state(&p, true);
+	get_mp(&p, 2);
+	compare_state(&p, true);
+	/* PV kick (delivery mode 3) of a HALTED or AP_RESET_HOLD vCPU. */
+	set_mp(&p, 1, KVM_MP_STATE_HALTED);
+	get_mp(&p, 1);
+	msi_to(&p, 1, 0x300);
+	get_mp(&p, 1);
+	get_mp(&p, 1);
+	set_mp(&p, 1, KVM_MP_STATE_HALTED);
+	get_mp(&p, 1);
+	set_mp(&p, 1, KVM_MP_STATE_RUNNABLE);
+	set_mp(&p, 1, KVM_MP_STATE_HALTED);
+	get_mp(&p, 1);
+	set_mp(&p, 1, KVM_MP_STATE_AP_RESET_HOLD);
+	msi_to(&p, 1, 0x300);
+	get_mp(&p, 1);
+	msi_to(&p, 1, 0x500);
+	get_mp(&p, 1);
+	set_mp(&p, 1, KVM_MP_STATE_HALTED);
+	get_mp(&p, 1);
+	compare_state(&p, true);
+	pair_destroy(&p);
+}
+
+/* INIT in x2APIC mode: APIC_BASE, the x2APIC ID and LDR stay. */
+static void mp_x2apic_seq(enum km_irqchip mode)
+{
+	struct km_shape s = shape(mode, 3);
+	struct pair p;
+
+	s.cpuid = KM_CPUID_X2APIC;
+	s.x2apic_api = true;
+	s.x2apic_flags = 3;
+	seq_begin("init x2apic %s", km_shape_str(&s));
+	if (!pair_create(&p, &s))
+		return;
+	for (int v = 0; v < 3; v++)
+		set_apic_base(&p, v, 0xfee00c00 | (v == 0 ? 0x100 : 0));
+	for (int v = 0; v < 3; v++) {
+		struct kvm_lapic_state l;
+
+		if (get_lapic(&p, v, &l).ret < 0)
+			continue;
+		lapic_set_reg(&l, 0xf0, 0x1ff);
+		lapic_set_reg(&l, 0x80, 0x30);
+		pioctl(&p, T_VCPU, v, KVM_SET_LAPIC, &l, sizeof l, 0, "enable (x2apic)");
+	}
+	msi_to(&p, 1, 0x500);
+	msi_to(&p, 2, 0x500);
+	msi_to(&p, 2, 0x655);
+	compare_state(&p, true);
+	get_all_mp(&p);
+	compare_state(&p, true);
+	msi_to(&p, 1, 0x657);
+	signal_msi(&p, 0xfee00000, 0x100, 0x500, 0); /* x2APIC ID 256: nobody */
+	get_all_mp(&p);
+	compare_state(&p, true);
+	pair_destroy(&p);
+}
+
+static void fam_mpstate(void)
+{
+	static const enum km_irqchip modes[] = { KM_IRQCHIP_NONE, KM_IRQCHIP_FULL, KM_IRQCHIP_SPLIT };
+
+	family_begin("mpstate");
+	for (size_t m = 0; m < 3; m++) {
+		if (modes[m] != KM_IRQCHIP_NONE) {
+			mp_init_sipi_seq(modes[m]);
+			mp_x2apic_seq(modes[m]);
+		}
+		mp_set_seq(modes[m]);
+	}
+	family_end();
+}
+
 /* Routing tables: valid tables, then lines through them. */
 static void fam_routing(void)
 {
@@ -1653,6 +1895,20 @@ static void rnd_events(struct pair *p, int v)
 	pioctl(p, T_VCPU, v, KVM_SET_VCPU_EVENTS, &ev, sizeof ev, 0,
 	       "nmi p%u i%u m%u intr %u/0x%x", ev.nmi.pending, ev.nmi.injected, ev.nmi.masked,
 	       ev.interrupt.injected, ev.interrupt.nr);
+}
+
+/* KVM_GET_MP_STATE (takes pending INIT/SIPI) or KVM_SET_MP_STATE. */
+static void rnd_mp(struct pair *p, int v)
+{
+	static const uint32_t states[] = { 0, 0, 1, 2, 3, 4, 9 };
+	struct kvm_mp_state mp = { .mp_state = 0xdead };
+
+	if (chance(60)) {
+		pioctl(p, T_VCPU, v, KVM_GET_MP_STATE, &mp, sizeof mp, P_CMP_OUT, "%s", "");
+		return;
+	}
+	mp.mp_state = chance(90) ? states[rn(7)] : rn(12);
+	pioctl(p, T_VCPU, v, KVM_SET_MP_STATE, &mp, sizeof mp, 0, "%u", mp.mp_state);
 }
 
 static void rnd_shape(struct km_shape *s)
@@ -3937,7 +4193,10 @@ static void random_sequence(uint64_t index, unsigned nops)
 			struct kvm_interrupt in = { .irq = chance(95) ? rn(256) : 256 + rn(100) };
 			pioctl(&p, T_VCPU, v, KVM_INTERRUPT, &in, sizeof in, 0, "0x%x", in.irq);
 		} else if (op < 93) {
-			rnd_events(&p, v);
+			if (chance(35))
+				rnd_mp(&p, v);
+			else
+				rnd_events(&p, v);
 		} else if (op < 96) {
 			get_irqchip(&p, chance(80) ? rn(3) : rn(10), NULL);
 		} else {
@@ -4061,6 +4320,8 @@ int main(int argc, char **argv)
 		fam_lines();
 	if (fam_on(family, "msi"))
 		fam_msi();
+	if (fam_on(family, "mpstate"))
+		fam_mpstate();
 	if (fam_on(family, "routing"))
 		fam_routing();
 	if (fam_on(family, "irqfd"))

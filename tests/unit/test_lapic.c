@@ -463,14 +463,18 @@ static void test_accept_modes(void **state)
 
 	/* INIT / SIPI */
 	uint8_t vec = 0;
+	bool init, sipi;
 	irq = (struct x86_irq){ .vector = 0x9a, .delivery_mode = APIC_DM_STARTUP, .level = true };
 	assert_int_equal(x86_lapic_accept_irq(a, &irq, NULL), 1);
 	irq = (struct x86_irq){ .delivery_mode = APIC_DM_INIT, .trig_mode = 1, .level = false };
 	assert_int_equal(x86_lapic_accept_irq(a, &irq, NULL), 0); /* INIT level de-assert */
 	assert_false(x86_lapic_latched_init(a));
-	assert_true(x86_lapic_take_sipi(a, &vec));
+	x86_lapic_take_events(a, &init, &sipi, &vec);
+	assert_false(init);
+	assert_true(sipi);
 	assert_int_equal(vec, 0x9a);
-	assert_false(x86_lapic_take_sipi(a, &vec));
+	x86_lapic_take_events(a, &init, &sipi, &vec);
+	assert_false(sipi);
 	assert_int_equal(x86_lapic_accept_irq(a, &irq, NULL), 0);
 	irq.level = true;
 	assert_int_equal(x86_lapic_accept_irq(a, &irq, NULL), 1);
@@ -480,9 +484,11 @@ static void test_accept_modes(void **state)
 	x86_lapic_accept_irq(a, &irq, NULL);
 	irq = (struct x86_irq){ .delivery_mode = APIC_DM_INIT, .level = true };
 	x86_lapic_accept_irq(a, &irq, NULL);
-	assert_true(x86_lapic_take_init(a));
-	assert_false(x86_lapic_take_init(a));
-	assert_false(x86_lapic_take_sipi(a, &vec));
+	x86_lapic_take_events(a, &init, &sipi, &vec);
+	assert_true(init);
+	assert_false(sipi);
+	x86_lapic_take_events(a, &init, &sipi, &vec);
+	assert_false(init);
 	/* unknown mode */
 	irq = (struct x86_irq){ .delivery_mode = 0x800, .level = true };
 	assert_int_equal(x86_lapic_accept_irq(a, &irq, NULL), 0);
@@ -770,8 +776,11 @@ static void test_icr_ipi(void **state)
 	mw(a, APIC_ICR, APIC_DM_INIT | 0x4000);
 	assert_true(x86_lapic_latched_init(b));
 	mw(a, APIC_ICR, APIC_DM_STARTUP | 0x9f);
-	uint8_t v;
-	assert_true(x86_lapic_take_sipi(b, &v));
+	uint8_t v = 0;
+	bool init, sipi;
+	x86_lapic_take_events(b, &init, &sipi, &v);
+	assert_true(init);
+	assert_true(sipi);
 	assert_int_equal(v, 0x9f);
 	fx_free(f);
 }
