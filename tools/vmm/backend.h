@@ -30,6 +30,10 @@
 struct kvm_run;
 struct vmm;
 
+/* What accept_events() reports, besides 0 and -errno. */
+#define VMM_EVENT_INIT	0x100	/* INIT: park the vCPU until a STARTUP IPI */
+#define VMM_EVENT_SIPI	0x200	/* STARTUP: start a parked vCPU in real mode at (r & 0xff) << 12 */
+
 /* What hlt() asks the VMM to do after a KVM_EXIT_HLT. */
 enum vmm_hlt {
 	VMM_HLT_RESUME = 0,	/* an interrupt is deliverable: run the guest */
@@ -40,10 +44,9 @@ struct vmm_backend {
 	const char *name;	/* the --irqchip word */
 
 	/*
-	 * True when KVM holds the LAPICs (kernel, split).  The VMM then
-	 * leaves APs of an external image in KVM's wait-for-SIPI state and
-	 * makes the built-in guest's APs runnable with KVM_SET_MP_STATE.
-	 * False: the VMM parks those APs itself until vmm_vcpu_sipi().
+	 * True when KVM holds the LAPICs (kernel, split): the APs then wait
+	 * for INIT/SIPI in KVM.  False: the VMM parks them itself, and the
+	 * backend's accept_events() reports the IPIs that start them.
 	 */
 	bool lapic_in_kernel;
 
@@ -106,6 +109,16 @@ struct vmm_backend {
 	 */
 	int (*hlt)(struct vmm *vm, int cpu);
 
+	/*
+	 * Without an in-kernel LAPIC: the INIT and STARTUP IPIs the
+	 * backend's LAPIC took for @cpu (KVM's kvm_apic_accept_events()).
+	 * Runs on @cpu's thread before every KVM_RUN and, while the vCPU is
+	 * parked, after each vmm_kick() of it.  Returns 0, VMM_EVENT_INIT,
+	 * VMM_EVENT_SIPI | vector, both (an INIT, then a STARTUP IPI), or
+	 * -errno.  An INIT to the BSP stops the VM (a reset).  Optional.
+	 */
+	int (*accept_events)(struct vmm *vm, int cpu);
+
 	/* After every vCPU thread has ended; free what create() made. */
 	void (*destroy)(struct vmm *vm);
 };
@@ -132,9 +145,5 @@ void vmm_kick(struct vmm *vm, int cpu);
 /* Sleep on @cpu's thread until vmm_kick(@cpu) or @timeout_us passes
  * (< 0: no bound).  Returns 1 if kicked, 0 on timeout. */
 int vmm_vcpu_wait(struct vmm *vm, int cpu, long timeout_us);
-
-/* Without an in-kernel LAPIC: start parked AP @cpu in real mode at
- * @vector << 12, as a STARTUP IPI does.  -EBUSY if it already runs. */
-int vmm_vcpu_sipi(struct vmm *vm, int cpu, uint8_t vector);
 
 #endif

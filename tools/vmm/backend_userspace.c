@@ -9,6 +9,7 @@
  *   before each KVM_RUN                -> virq_vcpu_ack_interrupt() -> KVM_INTERRUPT
  *   HLT                                -> sleep until virq has something for the vCPU
  *   LAPIC timers                       -> a thread polls virq_vm_poll_timers()
+ *   INIT / STARTUP IPIs to a vCPU      -> virq_vcpu_accept_events() on its thread
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -120,8 +121,8 @@ static int us_vcpu_init(struct vmm *vm, int cpu)
 		return -errno;
 	if (virq_ioctl(c->vcpu, KVM_SET_CPUID2, &cpuid) < 0)
 		return -errno;
-	/* The kernel's APs wait for INIT/SIPI; the built-in guest starts them
-	 * all at once, so every vCPU is runnable here as it is in KVM. */
+	/* virq's APs wait for INIT/SIPI as KVM's do (KVM_MP_STATE_UNINITIALIZED);
+	 * the VMM parks their threads until accept_events() starts them. */
 	if (virq_vcpu_set_event_fn(c->vcpu, us_event, c) < 0)
 		return -EINVAL;
 	if (cpu == vmm_ncpus(vm) - 1) {
@@ -179,6 +180,18 @@ static int us_hlt(struct vmm *vm, int cpu)
 	return virq_vcpu_has_interrupt(us_of(vm)->cpu[cpu].vcpu) == 1 ? VMM_HLT_RESUME : VMM_HLT_WAIT;
 }
 
+/* INIT and STARTUP IPIs virq's LAPIC took for the vCPU. */
+static int us_accept_events(struct vmm *vm, int cpu)
+{
+	uint8_t vector = 0;
+	int r = virq_vcpu_accept_events(us_of(vm)->cpu[cpu].vcpu, &vector);
+
+	if (r < 0)
+		return r;
+	return (r & VIRQ_ACCEPT_INIT ? VMM_EVENT_INIT : 0) |
+	       (r & VIRQ_ACCEPT_SIPI ? VMM_EVENT_SIPI | vector : 0);
+}
+
 static void us_destroy(struct vmm *vm)
 {
 	struct userspace *u = us_of(vm);
@@ -212,5 +225,6 @@ const struct vmm_backend vmm_backend_userspace = {
 	.mmio = us_mmio,
 	.pre_run = us_pre_run,
 	.hlt = us_hlt,
+	.accept_events = us_accept_events,
 	.destroy = us_destroy,
 };

@@ -39,8 +39,7 @@ struct vmm_vcpu {
 	pthread_mutex_t	lock;
 	pthread_cond_t	cond;
 	bool		kicked;
-	bool		parked;		/* AP waiting for vmm_vcpu_sipi() */
-	int		sipi_vector;	/* -1: none yet */
+	bool		parked;		/* waiting for a STARTUP IPI (own thread only) */
 };
 
 /* The devices of devices.c; guarded by @lock (vCPU threads share them). */

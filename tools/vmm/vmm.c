@@ -161,21 +161,6 @@ int vmm_vcpu_wait(struct vmm *vm, int cpu, long timeout_us)
 	return kicked;
 }
 
-int vmm_vcpu_sipi(struct vmm *vm, int cpu, uint8_t vector)
-{
-	struct vmm_vcpu *vc = &vm->vcpus[cpu];
-	int r = 0;
-
-	pthread_mutex_lock(&vc->lock);
-	if (!vc->parked || vc->sipi_vector >= 0)
-		r = -EBUSY;
-	else
-		vc->sipi_vector = vector;
-	pthread_cond_signal(&vc->cond);
-	pthread_mutex_unlock(&vc->lock);
-	return r;
-}
-
 bool vmm_stopping(struct vmm *vm)
 {
 	return __atomic_load_n(&vm->done, __ATOMIC_SEQ_CST);
@@ -404,20 +389,32 @@ static int set_real_mode_start(struct vmm_vcpu *vc, uint8_t vector)
 	return 0;
 }
 
-/* A parked AP (no in-kernel LAPIC) sleeps until its STARTUP IPI. */
-static int wait_for_sipi(struct vmm_vcpu *vc)
+/*
+ * Without an in-kernel LAPIC, INIT and STARTUP IPIs are the backend's: an
+ * INIT parks the vCPU, a STARTUP IPI to a parked vCPU starts it in real
+ * mode.  Returns 0 or -errno (the VM is stopped).
+ */
+static int accept_events(struct vmm_vcpu *vc)
 {
-	int vector;
+	struct vmm *vm = vc->vm;
+	int r;
 
-	pthread_mutex_lock(&vc->lock);
-	while (vc->sipi_vector < 0 && !vmm_stopping(vc->vm))
-		pthread_cond_wait(&vc->cond, &vc->lock);
-	vector = vc->sipi_vector;
-	vc->parked = false;
-	pthread_mutex_unlock(&vc->lock);
-	if (vector < 0)
-		return -EINTR;
-	return set_real_mode_start(vc, (uint8_t)vector);
+	if (!vm->backend->accept_events)
+		return 0;
+	r = vm->backend->accept_events(vm, vc->id);
+	if (r < 0)
+		return hook_failed(vm, "accept_events", vc->id, r);
+	if (r & VMM_EVENT_INIT) {
+		if (vc->id == 0)
+			return exit_fatal(vc, "INIT to the BSP: a reset, which virq vm does not do",
+					  VMM_EXIT_FAILED);
+		vc->parked = true;
+	}
+	if ((r & VMM_EVENT_SIPI) && vc->parked) {
+		vc->parked = false;
+		return set_real_mode_start(vc, (uint8_t)r);
+	}
+	return 0;
 }
 
 static int run_once(struct vmm_vcpu *vc)
@@ -451,12 +448,16 @@ static void *vcpu_thread(void *arg)
 		pthread_cond_wait(&vm->done_cond, &vm->lock);
 	pthread_mutex_unlock(&vm->lock);
 
-	if (vc->parked && wait_for_sipi(vc) < 0)
-		return NULL;
 	for (;;) {
 		/* Clear before looking for work: see vmm_kick(). */
 		__atomic_store_n(&vc->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-		if (vmm_stopping(vm) || run_once(vc) < 0)
+		if (vmm_stopping(vm) || accept_events(vc) < 0)
+			break;
+		if (vc->parked) {	/* a kick may bring its STARTUP IPI */
+			vmm_vcpu_wait(vm, vc->id, HLT_WAIT_BOUND_US);
+			continue;
+		}
+		if (run_once(vc) < 0)
 			break;
 	}
 	return NULL;
@@ -563,19 +564,14 @@ static int create_vcpu(struct vmm *vm, int id, const struct kvm_cpuid2 *cpuid)
 }
 
 /*
- * Who runs at once: the built-in guest starts every vCPU at its entry point
- * (it tells the BSP by its APIC ID); an image starts only the BSP, and its
- * APs wait for INIT/SIPI, in KVM when it has the LAPICs, else parked here.
+ * Only the BSP starts, at the multiboot entry point.  The APs wait for
+ * INIT and STARTUP IPIs: in KVM when it has the LAPICs, else parked here
+ * until the backend's accept_events() reports them.
  */
 static int start_state(struct vmm *vm, struct vmm_vcpu *vc, const struct vmm_boot *boot)
 {
-	struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
-
-	if (vc->id == 0 || vm->builtin) {
-		if (vc->id && ioctl(vc->fd, KVM_SET_MP_STATE, &mp) < 0)
-			return sys_failed("KVM_SET_MP_STATE", vc->id);
+	if (vc->id == 0)
 		return set_protected_mode_start(vc, boot);
-	}
 	vc->parked = !vm->backend->lapic_in_kernel;
 	return 0;
 }
@@ -732,7 +728,6 @@ static struct vmm *vm_alloc(const struct vmm_opts *o, const struct vmm_backend *
 		vc->vm = vm;
 		vc->id = i;
 		vc->fd = -1;
-		vc->sipi_vector = -1;
 		pthread_mutex_init(&vc->lock, NULL);
 		init_cond_monotonic(&vc->cond);
 	}

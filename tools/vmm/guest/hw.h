@@ -37,6 +37,8 @@
 #define APIC_LOGICAL	(1u << 11)
 #define APIC_DM_LOWEST	(1u << 8)
 #define APIC_DM_EXTINT	(7u << 8)
+#define APIC_DM_INIT	(5u << 8)
+#define APIC_DM_STARTUP	(6u << 8)
 #define APIC_ALL_BUT_SELF (3u << 18)	/* ICR destination shorthand */
 #define APIC_TIMER_PERIODIC (1u << 17)
 

@@ -436,6 +436,11 @@ static void measure(void)
 
 /* ---- start-up ---- */
 
+#define TRAMPOLINE	0x8000		/* entry.S; the STARTUP vector is 0x08 */
+extern const char trampoline_start[], trampoline_end[];
+
+void guest_ap_main(void) __attribute__((noreturn));
+
 static void __attribute__((noreturn)) ap_main(void)
 {
 	while (!idt_ready)
@@ -445,6 +450,39 @@ static void __attribute__((noreturn)) ap_main(void)
 	__atomic_fetch_or(&ap_ready, 1u << cpu_id(), __ATOMIC_SEQ_CST);
 	for (;;)
 		sti_hlt();
+}
+
+/* An AP out of the trampoline: the kernel's GDT, then as every AP. */
+void guest_ap_main(void)
+{
+	gdt_load();
+	ap_main();
+}
+
+static void pause_loops(uint32_t n)
+{
+	for (volatile uint32_t i = 0; i < n; i++)
+		;
+}
+
+/*
+ * The MP start-up sequence, to every AP at once: INIT (assert, then the
+ * level de-assert, which the LAPIC ignores), then two STARTUP IPIs; the
+ * second is dropped by an AP the first one started.
+ */
+static void start_aps(void)
+{
+	volatile uint8_t *dst = (volatile uint8_t *)TRAMPOLINE;
+
+	for (const char *p = trampoline_start; p < trampoline_end; p++)
+		*dst++ = (uint8_t)*p;
+	send_ipi(0, APIC_ALL_BUT_SELF | APIC_LEVEL | APIC_ASSERT | APIC_DM_INIT);
+	send_ipi(0, APIC_ALL_BUT_SELF | APIC_LEVEL | APIC_DM_INIT);
+	pause_loops(1000);
+	for (int i = 0; i < 2; i++) {
+		send_ipi(0, APIC_ALL_BUT_SELF | APIC_ASSERT | APIC_DM_STARTUP | TRAMPOLINE >> 12);
+		pause_loops(1000);
+	}
 }
 
 static void wait_for_aps(unsigned ncpus)
@@ -518,6 +556,8 @@ void guest_main(uint32_t magic, uint32_t mbi)
 	idt_ready = 1;
 	ncpus = boot(magic, (const struct mb_info *)mbi);
 	lapic_enable();
+	if (ncpus > 1)
+		start_aps();
 	wait_for_aps(ncpus);
 	sti();
 
