@@ -659,11 +659,13 @@ static void *inj_main(void *p)
 
 	while (!atomic_load_explicit(t->go, memory_order_acquire))
 		;
-	while (!atomic_load_explicit(t->stop, memory_order_relaxed)) {
+	/* At least one batch, even if stop came first: the IRR check after
+	 * the run needs a delivery from every thread. */
+	do {
 		for (int i = 0; i < 64; i++)
 			t->b->s->ioctl(t->b->vm, KVM_SIGNAL_MSI, &t->msi);
 		n += 64;
-	}
+	} while (!atomic_load_explicit(t->stop, memory_order_relaxed));
 	t->ops = n;
 	return NULL;
 }
