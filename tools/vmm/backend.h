@@ -86,6 +86,15 @@ struct vmm_backend {
 	int (*pio)(struct vmm *vm, int cpu, uint16_t port, void *data, int size, bool write);
 	int (*mmio)(struct vmm *vm, int cpu, uint64_t addr, void *data, int size, bool write);
 
+	/*
+	 * A guest RDMSR or WRMSR that KVM sent to user space
+	 * (KVM_EXIT_X86_RDMSR/WRMSR: the backend enabled
+	 * KVM_CAP_X86_USER_SPACE_MSR and filtered the MSRs it owns).  Read
+	 * or write *@data.  Return 1 if done, 0 to raise #GP in the guest,
+	 * -errno to stop.  Optional (NULL: every such access raises #GP).
+	 */
+	int (*msr)(struct vmm *vm, int cpu, uint32_t index, uint64_t *data, bool write);
+
 	/* KVM_EXIT_IOAPIC_EOI (split mode): the guest's LAPIC EOIed @vector,
 	 * which KVM reports because the IOAPIC lives in user space. */
 	int (*ioapic_eoi)(struct vmm *vm, int cpu, int vector);

@@ -5,6 +5,7 @@
  * other than KVM would use it.
  *
  *   guest LAPIC/IOAPIC MMIO, PIC ports -> exits -> virq_lapic_*, virq_ioapic_*, virq_pio_*
+ *   APIC_BASE, TSC_DEADLINE, x2APIC MSRs -> filtered to user space -> virq_msr_*
  *   an interrupt becomes deliverable   -> virq's event callback -> vmm_kick()
  *   before each KVM_RUN                -> virq_vcpu_ack_interrupt() -> KVM_INTERRUPT
  *   HLT                                -> sleep until virq has something for the vCPU
@@ -76,6 +77,36 @@ static void *us_timer_main(void *arg)
 
 static void us_destroy(struct vmm *vm);
 
+/*
+ * The interrupt MSRs must reach virq_msr_read/write.  Without an in-kernel
+ * LAPIC, KVM keeps IA32_APIC_BASE and IA32_TSC_DEADLINE to itself: an MSR
+ * filter denies them, and KVM_MSR_EXIT_REASON_FILTER turns the denials
+ * into KVM_EXIT_X86_RDMSR/WRMSR.  The x2APIC range 0x800-0x8ff cannot be
+ * filtered, but KVM would raise #GP for it: KVM_MSR_EXIT_REASON_INVAL
+ * sends every such access to user space instead (the msr hook answers
+ * #GP for the MSRs that are not virq's, so nothing else changes).
+ */
+static int us_claim_msrs(struct vmm *vm)
+{
+	static const uint8_t deny[1]; /* a clear bit denies */
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_USER_SPACE_MSR,
+		.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_INVAL,
+	};
+	struct kvm_msr_filter f = {
+		.flags = KVM_MSR_FILTER_DEFAULT_ALLOW,
+		.ranges = {
+			{ KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, 1, 0x1b, (uint8_t *)deny },
+			{ KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, 1, 0x6e0, (uint8_t *)deny },
+		},
+	};
+
+	if (ioctl(vmm_vm_fd(vm), KVM_ENABLE_CAP, &cap) < 0 ||
+	    ioctl(vmm_vm_fd(vm), KVM_X86_SET_MSR_FILTER, &f) < 0)
+		return -errno;
+	return 0;
+}
+
 static int us_create(struct vmm *vm)
 {
 	struct userspace *u = calloc(1, sizeof(*u));
@@ -95,6 +126,8 @@ static int us_create(struct vmm *vm)
 	else if ((u->vfd = virq_ioctl(u->sys, KVM_CREATE_VM, 0)) < 0 ||
 		 virq_ioctl(u->vfd, KVM_CREATE_IRQCHIP, 0) < 0)
 		r = -errno;
+	else
+		r = us_claim_msrs(vm);
 	if (r < 0)
 		us_destroy(vm); /* destroy() runs only after a create() that succeeded */
 	return r;
@@ -167,6 +200,19 @@ static int us_mmio(struct vmm *vm, int cpu, uint64_t addr, void *data, int size,
 				: virq_lapic_read(vcpu, off, data, (unsigned)size));
 }
 
+/* The interrupt MSRs: 1 done, 0 #GP (virq says so, or it is not virq's). */
+static int us_msr(struct vmm *vm, int cpu, uint32_t index, uint64_t *data, bool write)
+{
+	int vcpu = us_of(vm)->cpu[cpu].vcpu;
+	int r = write ? virq_msr_write(vcpu, index, *data) : virq_msr_read(vcpu, index, data);
+
+	if (r == 0)
+		return 1;
+	if (r == 1 || r == -EOPNOTSUPP)
+		return 0;
+	return r;
+}
+
 /* Inject what virq's LAPIC (and, through LVT0, the PIC) has for the vCPU. */
 static int us_pre_run(struct vmm *vm, int cpu)
 {
@@ -223,6 +269,7 @@ const struct vmm_backend vmm_backend_userspace = {
 	.irqfd = us_irqfd,
 	.pio = us_pio,
 	.mmio = us_mmio,
+	.msr = us_msr,
 	.pre_run = us_pre_run,
 	.hlt = us_hlt,
 	.accept_events = us_accept_events,

@@ -285,6 +285,25 @@ static int exit_mmio(struct vmm_vcpu *vc)
 	return 0;
 }
 
+/* An MSR the backend filtered; msr.error = 1 makes KVM inject #GP. */
+static int exit_msr(struct vmm_vcpu *vc, bool write)
+{
+	struct vmm *vm = vc->vm;
+	struct kvm_run *run = vc->run;
+	uint64_t data = run->msr.data;
+	int r = 0;
+
+	if (vm->backend->msr) {
+		r = vm->backend->msr(vm, vc->id, run->msr.index, &data, write);
+		if (r < 0)
+			return hook_failed(vm, "msr", vc->id, r);
+	}
+	run->msr.error = r ? 0 : 1;
+	if (r && !write)
+		run->msr.data = data;
+	return 0;
+}
+
 /*
  * Only without an in-kernel LAPIC does HLT reach us.  Clearing the kick
  * flag before asking the backend means a kick sent after its answer is
@@ -342,6 +361,9 @@ static int handle_exit(struct vmm_vcpu *vc)
 		return exit_mmio(vc);
 	case KVM_EXIT_HLT:
 		return exit_hlt(vc);
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		return exit_msr(vc, run->exit_reason == KVM_EXIT_X86_WRMSR);
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 	case KVM_EXIT_INTR:
 		return 0;	/* pre_run injects before the next entry */

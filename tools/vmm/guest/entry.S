@@ -131,6 +131,7 @@ isr_common:
 
 	.bss
 	.align	16
+	.globl	stacks
 stacks:
 	.skip	STACK_SIZE * MAX_CPUS
 	.section .note.GNU-stack, "", @progbits

@@ -227,19 +227,62 @@ void isr_dispatch(struct frame *f)
 
 /* ---- local APIC ---- */
 
+#define MSR_APIC_BASE	0x1b
+#define  APIC_BASE_X2APIC (1u << 10)	/* EXTD */
+#define MSR_X2APIC(reg)	(0x800 + ((reg) >> 4))
+#define MSR_X2APIC_ICR	0x830
+
+static volatile uint32_t x2apic_cpus;	/* bit n: CPU n is in x2APIC mode */
+
+static bool in_x2apic(void)
+{
+	return x2apic_cpus & 1u << cpu_id();
+}
+
+/* xAPIC MMIO, or the x2APIC MSR of the same register (the ID is then
+ * not shifted: x2APIC IDs are 32 bits). */
 uint32_t lapic_read(uint32_t reg)
 {
+	if (in_x2apic())
+		return (uint32_t)rdmsr(MSR_X2APIC(reg));
 	return *(volatile uint32_t *)(LAPIC_BASE + reg);
 }
 
 void lapic_write(uint32_t reg, uint32_t v)
 {
-	*(volatile uint32_t *)(LAPIC_BASE + reg) = v;
+	if (in_x2apic())
+		wrmsr(MSR_X2APIC(reg), v);
+	else
+		*(volatile uint32_t *)(LAPIC_BASE + reg) = v;
 }
+
+/*
+ * Which CPU this is, from the stack (entry.S gives CPU n the n-th stack):
+ * no APIC access, so it works in either APIC mode and in handlers.
+ */
+extern char stacks[];
 
 unsigned cpu_id(void)
 {
-	return lapic_read(LAPIC_ID) >> 24;
+	uint32_t sp;
+
+	__asm__ volatile("movl %%esp, %0" : "=r"(sp));
+	return (sp - (uint32_t)stacks) / STACK_SIZE;
+}
+
+bool x2apic_offered(void)
+{
+	uint32_t a = 1, b, c = 0, d;
+
+	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+	return c & (1u << 21);
+}
+
+/* xAPIC -> x2APIC: set EXTD with the APIC enabled (SDM 10.12.5). */
+void x2apic_enable(void)
+{
+	wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_X2APIC);
+	__atomic_fetch_or(&x2apic_cpus, 1u << cpu_id(), __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -259,9 +302,14 @@ void lapic_eoi(void)
 	lapic_write(LAPIC_EOI, 0);
 }
 
-/* Writing the low half sends; KVM delivers at once, so no busy wait. */
+/* Writing the low half sends; KVM delivers at once, so no busy wait.
+ * In x2APIC mode the ICR is one MSR with the destination in bits 63:32. */
 void send_ipi(unsigned dest, uint32_t icr_lo)
 {
+	if (in_x2apic()) {
+		wrmsr(MSR_X2APIC_ICR, (uint64_t)dest << 32 | icr_lo);
+		return;
+	}
 	lapic_write(LAPIC_ICR_HI, dest << 24);
 	lapic_write(LAPIC_ICR_LO, icr_lo);
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define MAX_CPUS	16
+#define STACK_SIZE	8192	/* entry.S: CPU n's stack is stacks[n] */
 
 /* xAPIC registers, offsets from LAPIC_BASE. */
 #define LAPIC_BASE	0xfee00000u
@@ -25,6 +26,7 @@
 #define LAPIC_SVR	0x0f0
 #define LAPIC_ICR_LO	0x300
 #define LAPIC_ICR_HI	0x310
+#define LAPIC_SELF_IPI	0x3f0	/* x2APIC only */
 #define LAPIC_LVT_TIMER	0x320
 #define LAPIC_LVT0	0x350
 #define LAPIC_TMICT	0x380
@@ -85,6 +87,20 @@ static inline uint32_t inl(uint16_t port)
 	return v;
 }
 
+static inline uint64_t rdmsr(uint32_t index)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(index));
+	return (uint64_t)hi << 32 | lo;
+}
+
+static inline void wrmsr(uint32_t index, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(index), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+			 : "memory");
+}
+
 static inline void sti(void)
 {
 	__asm__ volatile("sti" : : : "memory");
@@ -113,10 +129,12 @@ void idt_load(void);
 void set_handler(unsigned vector, handler_fn *fn);
 extern volatile uint32_t unexpected_vector;	/* 0x100 | vector, 0 if none */
 
-/* Local APIC (xAPIC MMIO; never x2APIC). */
+/* Local APIC: xAPIC MMIO, or MSRs once this CPU called x2apic_enable(). */
 uint32_t lapic_read(uint32_t reg);
 void lapic_write(uint32_t reg, uint32_t v);
-unsigned cpu_id(void);
+unsigned cpu_id(void);			/* from the stack pointer */
+bool x2apic_offered(void);		/* CPUID.1:ECX.x2APIC */
+void x2apic_enable(void);
 void lapic_enable(void);
 void lapic_eoi(void);
 void send_ipi(unsigned dest, uint32_t icr_lo);

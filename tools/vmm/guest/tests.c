@@ -46,6 +46,8 @@ struct mb_info {		/* the start of the multiboot information */
 #define VEC_IPI		0x60	/* BSP -> APIC 1 */
 #define VEC_IPI_REPLY	0x61	/* APIC 1 -> BSP, from its handler */
 #define VEC_IPI_ALL	0x62	/* all but self */
+#define VEC_X2_SELF	0x64	/* x2APIC SELF IPI register */
+#define VEC_X2_IPI	0x65	/* x2APIC ICR MSR, BSP -> APIC 1 */
 #define VEC_TIMER	0x70
 #define VEC_PROBE_EDGE	0x80	/* --measure: IOAPIC pin 20, edge */
 #define VEC_PROBE_MSI	0x81	/* --measure: MSI to APIC 0 */
@@ -198,7 +200,7 @@ static void on_timer(struct frame *f)
 static void install_handlers(void)
 {
 	static const uint8_t fixed[] = { VEC_EDGE, VEC_MSI_BSP, VEC_MSI_AP, VEC_MSI_LOWEST,
-					 VEC_IPI_REPLY, VEC_IPI_ALL };
+					 VEC_IPI_REPLY, VEC_IPI_ALL, VEC_X2_SELF, VEC_X2_IPI };
 
 	for (unsigned i = 0; i < sizeof(fixed); i++)
 		set_handler(fixed[i], on_fixed);
@@ -391,6 +393,31 @@ static void test_timer(void)
 	printf("lapic timer periodic: %u ticks, then masked\n", timer_ticks);
 }
 
+/*
+ * The BSP switches to x2APIC mode (its APIC registers become MSRs: in
+ * userspace mode every access is an MSR exit to virq) and sends a self
+ * IPI and an IPI to APIC 1, which stays in xAPIC mode.  Last, because
+ * going back to xAPIC mode takes a reset of the APIC.
+ */
+static void test_x2apic(unsigned ncpus)
+{
+	if (!x2apic_offered()) {
+		printf("x2apic: not offered by CPUID\n");
+		return;
+	}
+	x2apic_enable();
+	printf("x2apic: enabled on cpu %u, id %u from msr 0x802\n", cpu_id(), lapic_read(LAPIC_ID));
+	lapic_write(LAPIC_SELF_IPI, VEC_X2_SELF);
+	expect_count(VEC_X2_SELF, 1, "x2apic self ipi");
+	printf("x2apic self ipi: vector 0x%x on cpu %u\n", VEC_X2_SELF, seen[VEC_X2_SELF].cpu);
+	if (ncpus >= 2) {
+		send_ipi(1, APIC_ASSERT | VEC_X2_IPI);
+		expect_count(VEC_X2_IPI, 1, "x2apic ipi to apic 1");
+		printf("x2apic ipi to apic 1: vector 0x%x on cpu %u\n", VEC_X2_IPI,
+		       seen[VEC_X2_IPI].cpu);
+	}
+}
+
 /* ---- --measure ---- */
 
 /* Sleep until @vector was seen @n times: an idle guest waiting for I/O. */
@@ -579,6 +606,8 @@ void guest_main(uint32_t magic, uint32_t mbi)
 	}
 	test_timer();
 	no_strays("lapic timer");
+	test_x2apic(ncpus);
+	no_strays("x2apic");
 
 	for (unsigned v = 0x20; v < 256; v++)
 		total += seen[v].count;
