@@ -121,8 +121,9 @@ struct vmm_backend {
 	/*
 	 * Without an in-kernel LAPIC: the INIT and STARTUP IPIs the
 	 * backend's LAPIC took for @cpu (KVM's kvm_apic_accept_events()).
-	 * Runs on @cpu's thread before every KVM_RUN and, while the vCPU is
-	 * parked, after each vmm_kick() of it.  Returns 0, VMM_EVENT_INIT,
+	 * Runs on @cpu's thread before every KVM_RUN, at a HLT, and while the
+	 * vCPU is parked after each vmm_kick() of it (and every 10 ms).  The
+	 * VMM resets the vCPU's registers on INIT.  Returns 0, VMM_EVENT_INIT,
 	 * VMM_EVENT_SIPI | vector, both (an INIT, then a STARTUP IPI), or
 	 * -errno.  An INIT to the BSP stops the VM (a reset).  Optional.
 	 */

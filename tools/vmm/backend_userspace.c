@@ -101,6 +101,10 @@ static int us_claim_msrs(struct vmm *vm)
 		},
 	};
 
+	/* Hosts before Linux 5.10: xAPIC only; the x2APIC MSRs raise #GP. */
+	if (ioctl(vmm_vm_fd(vm), KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR) <= 0 ||
+	    ioctl(vmm_vm_fd(vm), KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) <= 0)
+		return 0;
 	if (ioctl(vmm_vm_fd(vm), KVM_ENABLE_CAP, &cap) < 0 ||
 	    ioctl(vmm_vm_fd(vm), KVM_X86_SET_MSR_FILTER, &f) < 0)
 		return -errno;

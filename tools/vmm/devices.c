@@ -7,8 +7,8 @@
  *   0xf4         debug exit, QEMU isa-debug-exit's convention
  *   0x2000-0x2017 IRQ test device (kvm-unit-tests' pc-testdev): line N = level
  *   0x2100-0x210b MSI test port: address latches, then data sends the MSI
- *   0x2200-0x2207 resample test device (resample.c): irqfd + resamplefd
- *   0x2300-0x2307 latency probe (probe.c)
+ *   0x2200, 0x2204 resample test device (resample.c): irqfd + resamplefd
+ *   0x2300, 0x2304 latency probe (probe.c)
  *
  * Everything else goes to the irqchip backend, and then to nobody.
  */

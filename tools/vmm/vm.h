@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <linux/kvm.h>
 
 #include "backend.h"
 
@@ -33,7 +34,8 @@ struct vmm_vcpu {
 	int		fd;
 	struct kvm_run	*run;
 	pthread_t	thread;
-	bool		started;	/* thread created */
+	bool		started;	/* thread created and not joined; under @lock */
+	struct kvm_sregs reset_sregs;	/* as created: the INIT state */
 
 	/* Kick state: @kicked is set by vmm_kick and consumed by waits. */
 	pthread_mutex_t	lock;

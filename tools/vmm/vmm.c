@@ -120,12 +120,12 @@ void vmm_kick(struct vmm *vm, int cpu)
 	pthread_mutex_lock(&vc->lock);
 	vc->kicked = true;
 	pthread_cond_signal(&vc->cond);
-	pthread_mutex_unlock(&vc->lock);
-	if (!vc->run)
-		return;
-	__atomic_store_n(&vc->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (vc->run)
+		__atomic_store_n(&vc->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	/* Under the lock: the thread is not joined (and gone) meanwhile. */
 	if (vc->started && !pthread_equal(vc->thread, pthread_self()))
 		pthread_kill(vc->thread, SIG_KICK);
+	pthread_mutex_unlock(&vc->lock);
 }
 
 static struct timespec deadline_after_us(long us)
@@ -309,6 +309,8 @@ static int exit_msr(struct vmm_vcpu *vc, bool write)
  * flag before asking the backend means a kick sent after its answer is
  * seen by the wait.
  */
+static int accept_events(struct vmm_vcpu *vc);
+
 static int exit_hlt(struct vmm_vcpu *vc)
 {
 	struct vmm *vm = vc->vm;
@@ -321,6 +323,14 @@ static int exit_hlt(struct vmm_vcpu *vc)
 		r = vm->backend->hlt(vm, vc->id);
 		if (r < 0)
 			return hook_failed(vm, "hlt", vc->id, r);
+	}
+	/* An INIT or STARTUP IPI ends the HLT too (the kick it sent may be
+	 * the one just cleared). */
+	if (r == VMM_HLT_WAIT && vm->backend->accept_events) {
+		if (accept_events(vc) < 0)
+			return -EIO;
+		if (vc->parked)
+			r = VMM_HLT_RESUME;
 	}
 	if (r == VMM_HLT_WAIT && !vmm_stopping(vm))
 		vmm_vcpu_wait(vm, vc->id, HLT_WAIT_BOUND_US);
@@ -412,9 +422,40 @@ static int set_real_mode_start(struct vmm_vcpu *vc, uint8_t vector)
 }
 
 /*
+ * INIT: the vCPU's registers as KVM created them (KVM's kvm_vcpu_reset()
+ * for the state the guest can see: segments, control registers, EFER,
+ * descriptor tables, general registers; no pending event).  A PIO or MMIO
+ * read whose exit was handled is completed first (KVM_RUN with
+ * immediate_exit), so it cannot land in the new state.
+ */
+static int set_init_state(struct vmm_vcpu *vc)
+{
+	struct kvm_regs r = { .rflags = 2, .rip = 0xfff0 };
+	struct kvm_vcpu_events ev;
+
+	__atomic_store_n(&vc->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (ioctl(vc->fd, KVM_RUN, 0) == 0 || (errno != EINTR && errno != EAGAIN))
+		return sys_failed("KVM_RUN to complete an exit before INIT", vc->id);
+	__atomic_store_n(&vc->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (ioctl(vc->fd, KVM_SET_SREGS, &vc->reset_sregs) < 0)
+		return sys_failed("KVM_SET_SREGS", vc->id);
+	if (ioctl(vc->fd, KVM_SET_REGS, &r) < 0)
+		return sys_failed("KVM_SET_REGS", vc->id);
+	if (ioctl(vc->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return sys_failed("KVM_GET_VCPU_EVENTS", vc->id);
+	memset(&ev.exception, 0, sizeof(ev.exception));
+	memset(&ev.interrupt, 0, sizeof(ev.interrupt));
+	memset(&ev.nmi, 0, sizeof(ev.nmi));
+	ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW;
+	if (ioctl(vc->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return sys_failed("KVM_SET_VCPU_EVENTS", vc->id);
+	return 0;
+}
+
+/*
  * Without an in-kernel LAPIC, INIT and STARTUP IPIs are the backend's: an
- * INIT parks the vCPU, a STARTUP IPI to a parked vCPU starts it in real
- * mode.  Returns 0 or -errno (the VM is stopped).
+ * INIT resets and parks the vCPU, a STARTUP IPI to a parked vCPU starts it
+ * in real mode.  Returns 0 or -errno (the VM is stopped).
  */
 static int accept_events(struct vmm_vcpu *vc)
 {
@@ -430,6 +471,10 @@ static int accept_events(struct vmm_vcpu *vc)
 		if (vc->id == 0)
 			return exit_fatal(vc, "INIT to the BSP: a reset, which virq vm does not do",
 					  VMM_EXIT_FAILED);
+		if (set_init_state(vc) < 0) {
+			vmm_stop(vm, VMM_EXIT_SYSTEM);
+			return -EIO;
+		}
 		vc->parked = true;
 	}
 	if ((r & VMM_EVENT_SIPI) && vc->parked) {
@@ -575,6 +620,8 @@ static int create_vcpu(struct vmm *vm, int id, const struct kvm_cpuid2 *cpuid)
 	if (run == MAP_FAILED)
 		return sys_failed("mmap of kvm_run", id);
 	vc->run = run;
+	if (ioctl(vc->fd, KVM_GET_SREGS, &vc->reset_sregs) < 0)
+		return sys_failed("KVM_GET_SREGS", id);
 	if ((r = set_cpuid(vc, cpuid)))
 		return r;
 	if (vm->backend->vcpu_init && (r = vm->backend->vcpu_init(vm, id)) < 0) {
@@ -707,7 +754,9 @@ static int run(struct vmm *vm, int timeout)
 			vmm_stop(vm, VMM_EXIT_SYSTEM);
 			break;
 		}
+		pthread_mutex_lock(&vm->vcpus[i].lock);
 		vm->vcpus[i].started = true;
+		pthread_mutex_unlock(&vm->vcpus[i].lock);
 	}
 	pthread_mutex_lock(&vm->lock);
 	vm->go = true;
@@ -721,9 +770,16 @@ static int run(struct vmm *vm, int timeout)
 	pthread_mutex_unlock(&vm->lock);
 	if (timed_out)
 		vmm_stop(vm, VMM_EXIT_FAILED);
-	for (i = 0; i < vm->ncpus; i++)
-		if (vm->vcpus[i].started)
-			pthread_join(vm->vcpus[i].thread, NULL);
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vmm_vcpu *vc = &vm->vcpus[i];
+
+		if (!vc->started)
+			continue;
+		pthread_join(vc->thread, NULL);
+		pthread_mutex_lock(&vc->lock);
+		vc->started = false;	/* kicks from other threads now skip it */
+		pthread_mutex_unlock(&vc->lock);
+	}
 	if (timed_out && vm->status == VMM_EXIT_FAILED) {
 		vmm_devices_flush(vm);
 		report_timeout(vm, timeout);
@@ -933,7 +989,7 @@ int vmm_main(int argc, char **argv)
 	const uint8_t *image = vmm_guest_elf;
 	size_t size = vmm_guest_elf_size;
 	uint8_t *file = NULL;
-	char cmdline[1024];
+	char cmdline[4200];	/* the loader takes up to 4095 bytes */
 	struct vmm *vm;
 	int r;
 
@@ -970,10 +1026,10 @@ int vmm_main(int argc, char **argv)
 	}
 	r = setup(vm, image, size, o.append);
 	free(file);
-	if (!r)
+	if (!r) {
 		r = run(vm, o.timeout);
-	if (!r)
-		vmm_probe_report(vm, stdout);
+		vmm_probe_report(vm, stdout);	/* whatever the status: an IMAGE never exits 0 */
+	}
 	vm_free(vm);
 	fflush(stdout);
 	return r;

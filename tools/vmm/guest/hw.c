@@ -281,8 +281,15 @@ bool x2apic_offered(void)
 /* xAPIC -> x2APIC: set EXTD with the APIC enabled (SDM 10.12.5). */
 void x2apic_enable(void)
 {
+	uint32_t flags;
+
+	/* No handler may run between the switch and the bit: it would EOI
+	 * through MMIO, which x2APIC mode ignores. */
+	__asm__ volatile("pushfl; popl %0; cli" : "=r"(flags) : : "memory");
 	wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_X2APIC);
 	__atomic_fetch_or(&x2apic_cpus, 1u << cpu_id(), __ATOMIC_SEQ_CST);
+	if (flags & (1u << 9))
+		sti();
 }
 
 /*
