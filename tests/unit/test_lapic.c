@@ -182,25 +182,12 @@ static void fx_free(struct fx *f)
 	free(f);
 }
 
-static uint32_t st_get(const struct kvm_lapic_state *s, uint32_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, s->regs + off, 4);
-	return v;
-}
-
-static void st_set(struct kvm_lapic_state *s, uint32_t off, uint32_t v)
-{
-	memcpy(s->regs + off, &v, 4);
-}
-
 static uint32_t kreg(struct x86_lapic *a, uint32_t off)
 {
 	struct kvm_lapic_state s;
 
 	assert_int_equal(x86_lapic_get_state(a, &s), 0);
-	return st_get(&s, off);
+	return test_lapic_reg(&s, off);
 }
 
 static uint32_t mr(struct x86_lapic *a, uint32_t off)
@@ -281,8 +268,8 @@ static void test_reset_values_bsp(void **state)
 		case APIC_LVTERR: want = 0x10000; break;
 		case APIC_LVT0: want = 0x700; break;
 		}
-		if (st_get(&s, off) != want)
-			fail_msg("offset %#x: %#x, want %#x", off, st_get(&s, off), want);
+		if (test_lapic_reg(&s, off) != want)
+			fail_msg("offset %#x: %#x, want %#x", off, test_lapic_reg(&s, off), want);
 	}
 	assert_int_equal(x86_lapic_get_base(f->apic[0]), 0xfee00900);
 	assert_true(x86_lapic_hw_enabled(f->apic[0]));
@@ -579,13 +566,13 @@ static void test_tpr_ppr(void **state)
 	/* kvm: SET_LAPIC TPR 0x20 + ISR 0x45 (PPR given 0x77) -> PPR 0x20;
 	 * TPR 0x5f -> PPR 0x5f */
 	x86_lapic_get_state(a, &s);
-	st_set(&s, APIC_SPIV, 0x1ff);
-	st_set(&s, APIC_TASKPRI, 0x20);
-	st_set(&s, APIC_ISR + 0x20, 1u << 5);
-	st_set(&s, APIC_PROCPRI, 0x77);
+	test_lapic_set(&s, APIC_SPIV, 0x1ff);
+	test_lapic_set(&s, APIC_TASKPRI, 0x20);
+	test_lapic_set(&s, APIC_ISR + 0x20, 1u << 5);
+	test_lapic_set(&s, APIC_PROCPRI, 0x77);
 	assert_int_equal(x86_lapic_set_state(a, &s), 0);
 	assert_int_equal(kreg(a, APIC_PROCPRI), 0x20);
-	st_set(&s, APIC_TASKPRI, 0x5f);
+	test_lapic_set(&s, APIC_TASKPRI, 0x5f);
 	assert_int_equal(x86_lapic_set_state(a, &s), 0);
 	assert_int_equal(kreg(a, APIC_PROCPRI), 0x5f);
 	/* the restored ISR is EOIed */
@@ -720,7 +707,7 @@ static void test_mmio_widths(void **state)
 	/* ARBPRI reads 0 whatever is stored */
 	struct kvm_lapic_state s;
 	x86_lapic_get_state(a, &s);
-	st_set(&s, APIC_ARBPRI, 0x12345678);
+	test_lapic_set(&s, APIC_ARBPRI, 0x12345678);
 	x86_lapic_set_state(a, &s);
 	assert_int_equal(kreg(a, APIC_ARBPRI), 0x12345678);
 	assert_int_equal(mr(a, APIC_ARBPRI), 0);
@@ -877,9 +864,9 @@ static void test_x2apic_msr_writes(void **state)
 	assert_int_equal(x86_lapic_msr_write(a, 0x80b, 1ull << 32, false), 1);
 	/* kvm: after ICR 0x500000030: 300=00000030 304=00000005 310=00000005 */
 	x86_lapic_get_state(a, &s);
-	assert_int_equal(st_get(&s, 0x300), 0x30);
-	assert_int_equal(st_get(&s, 0x304), 5);
-	assert_int_equal(st_get(&s, 0x310), 5);
+	assert_int_equal(test_lapic_reg(&s, 0x300), 0x30);
+	assert_int_equal(test_lapic_reg(&s, 0x304), 5);
+	assert_int_equal(test_lapic_reg(&s, 0x310), 5);
 	assert_int_equal(rec.last_ipi.dest_id, 5);
 	assert_int_equal(rec.last_ipi.vector, 0x30);
 	/* busy bit: cleared, no #GP */
@@ -974,13 +961,13 @@ static void test_state_garbage_roundtrip(void **state)
 		uint8_t byte = pat ? 0x5a : 0xff;
 
 		memset(&s, byte, sizeof(s));
-		st_set(&s, APIC_TMICT, 0);
+		test_lapic_set(&s, APIC_TMICT, 0);
 		assert_int_equal(x86_lapic_set_state(a, &s), 0);
 		assert_int_equal(x86_lapic_get_state(a, &g), 0);
 		/* kvm: every byte kept except LVR 00050014, PPR 000000ff/0000005a,
 		 * TMCCT 0 */
 		for (uint32_t off = 0; off < KVM_APIC_REG_SIZE; off += 4) {
-			uint32_t want = st_get(&s, off);
+			uint32_t want = test_lapic_reg(&s, off);
 
 			if (off == APIC_LVR)
 				want = 0x50014;
@@ -988,15 +975,15 @@ static void test_state_garbage_roundtrip(void **state)
 				want = byte;
 			else if (off == APIC_TMCCT)
 				want = 0;
-			if (st_get(&g, off) != want)
+			if (test_lapic_reg(&g, off) != want)
 				fail_msg("pattern %#x offset %#x: %#x want %#x", byte, off,
-					 st_get(&g, off), want);
+					 test_lapic_reg(&g, off), want);
 		}
 		assert_true(x86_lapic_sw_enabled(a) == !!(byte & 1));
 	}
 	/* kvm quirk: the all-ones ISR counted as 0 (u8), so it looks empty */
 	memset(&s, 0xff, sizeof(s));
-	st_set(&s, APIC_TMICT, 0);
+	test_lapic_set(&s, APIC_TMICT, 0);
 	x86_lapic_set_state(a, &s);
 	assert_int_equal(x86_lapic_eoi(a), -1);
 	assert_int_equal(x86_lapic_get_interrupt(a), -1); /* PPR 0xff */
@@ -1021,19 +1008,19 @@ static void test_state_x2apic(void **state)
 	 * (over an empty ISR it would read 0x5a: PPR comes before the ISR
 	 * caches are rebuilt) */
 	memset(&s, 0x5a, sizeof(s));
-	st_set(&s, APIC_TMICT, 0);
+	test_lapic_set(&s, APIC_TMICT, 0);
 	assert_int_equal(x86_lapic_set_state(a, &s), 0);
 	assert_int_equal(kreg(a, APIC_PROCPRI), 0x5a);
-	st_set(&s, APIC_ID, 0x09000000);
-	st_set(&s, APIC_LDR, 0x5555);
+	test_lapic_set(&s, APIC_ID, 0x09000000);
+	test_lapic_set(&s, APIC_LDR, 0x5555);
 	assert_int_equal(x86_lapic_set_state(a, &s), 0);
 	x86_lapic_get_state(a, &s);
-	assert_int_equal(st_get(&s, APIC_ID), 0x01000000);
-	assert_int_equal(st_get(&s, APIC_LDR), 2);
-	assert_int_equal(st_get(&s, APIC_PROCPRI), 0xf0);
+	assert_int_equal(test_lapic_reg(&s, APIC_ID), 0x01000000);
+	assert_int_equal(test_lapic_reg(&s, APIC_LDR), 2);
+	assert_int_equal(test_lapic_reg(&s, APIC_PROCPRI), 0xf0);
 	/* ICR2 becomes the upper half of the 64-bit ICR */
-	assert_int_equal(st_get(&s, 0x304), 0x5a5a5a5a);
-	assert_int_equal(st_get(&s, APIC_ICR2), 0x5a5a5a5a);
+	assert_int_equal(test_lapic_reg(&s, 0x304), 0x5a5a5a5a);
+	assert_int_equal(test_lapic_reg(&s, APIC_ICR2), 0x5a5a5a5a);
 	fx_free(f);
 
 	/* x2apic_format: the ID must match (kvm: -EINVAL otherwise) */
@@ -1043,27 +1030,27 @@ static void test_state_x2apic(void **state)
 	to_x2apic(a);
 	x86_lapic_get_state(a, &s);
 	/* kvm: fmt x2: 020=00000001 */
-	assert_int_equal(st_get(&s, APIC_ID), 1);
-	st_set(&s, APIC_SPIV, 0x1ff);
-	st_set(&s, APIC_ID, 7);
+	assert_int_equal(test_lapic_reg(&s, APIC_ID), 1);
+	test_lapic_set(&s, APIC_SPIV, 0x1ff);
+	test_lapic_set(&s, APIC_ID, 7);
 	assert_int_equal(x86_lapic_set_state(a, &s), -EINVAL);
 	/* kvm: the SPIV of the refused state (0x1ff) is kept, nothing else */
 	assert_int_equal(kreg(a, APIC_SPIV), 0x1ff);
 	assert_true(x86_lapic_sw_enabled(a));
 	assert_int_equal(kreg(a, APIC_ID), 1);
 	/* kvm: ID ok, ICR lo 0x40, 0x304 0x77, ICR2 0x99 -> 304=99 310=99, MSR 0x9900000040 */
-	st_set(&s, APIC_ID, 1);
-	st_set(&s, APIC_LDR, 0x1234);
-	st_set(&s, APIC_ICR, 0x40);
-	st_set(&s, 0x304, 0x77);
-	st_set(&s, APIC_ICR2, 0x99);
+	test_lapic_set(&s, APIC_ID, 1);
+	test_lapic_set(&s, APIC_LDR, 0x1234);
+	test_lapic_set(&s, APIC_ICR, 0x40);
+	test_lapic_set(&s, 0x304, 0x77);
+	test_lapic_set(&s, APIC_ICR2, 0x99);
 	assert_int_equal(x86_lapic_set_state(a, &s), 0);
 	x86_lapic_get_state(a, &s);
-	assert_int_equal(st_get(&s, APIC_ID), 1);
-	assert_int_equal(st_get(&s, APIC_LDR), 2);
-	assert_int_equal(st_get(&s, APIC_ICR), 0x40);
-	assert_int_equal(st_get(&s, 0x304), 0x99);
-	assert_int_equal(st_get(&s, APIC_ICR2), 0x99);
+	assert_int_equal(test_lapic_reg(&s, APIC_ID), 1);
+	assert_int_equal(test_lapic_reg(&s, APIC_LDR), 2);
+	assert_int_equal(test_lapic_reg(&s, APIC_ICR), 0x40);
+	assert_int_equal(test_lapic_reg(&s, 0x304), 0x99);
+	assert_int_equal(test_lapic_reg(&s, APIC_ICR2), 0x99);
 	uint64_t v;
 	assert_int_equal(msr_r(a, 0x830, &v), 0);
 	assert_int_equal(v, 0x9900000040ull);
@@ -1083,9 +1070,9 @@ static void test_state_derived(void **state)
 	assert_int_equal(x86_lapic_get_interrupt(a), 0x33);
 	x86_lapic_get_state(a, &s);
 	/* restore: ISR 0x33 and 0xe0, IRR 0x40 */
-	st_set(&s, APIC_ISR + 0x70, 1u << 0);
-	st_set(&s, APIC_IRR + 0x20, 1u << 0);
-	st_set(&s, APIC_LVR, 0);
+	test_lapic_set(&s, APIC_ISR + 0x70, 1u << 0);
+	test_lapic_set(&s, APIC_IRR + 0x20, 1u << 0);
+	test_lapic_set(&s, APIC_LVR, 0);
 	assert_int_equal(x86_lapic_set_state(a, &s), 0);
 	assert_int_equal(kreg(a, APIC_LVR), 0x50014);
 	/* PPR from the old ISR cache (0x33), as the kernel does */
@@ -1104,7 +1091,7 @@ static void test_state_derived(void **state)
 	 * (stale), a PPR read recomputes 0x40 */
 	x86_lapic_get_state(a, &s);
 	memset(s.regs + APIC_ISR, 0, 0x180);
-	st_set(&s, APIC_ISR + 0x20, 1u << 5);
+	test_lapic_set(&s, APIC_ISR + 0x20, 1u << 5);
 	assert_int_equal(x86_lapic_set_state(a, &s), 0);
 	assert_int_equal(kreg(a, APIC_PROCPRI), 0);
 	assert_int_equal(mr(a, APIC_PROCPRI), 0x40);
@@ -1166,9 +1153,9 @@ static void test_timer_oneshot(void **state)
 	/* NMI-mode LVTT (only through SET_LAPIC) injects an NMI */
 	struct kvm_lapic_state s;
 	x86_lapic_get_state(a, &s);
-	st_set(&s, APIC_LVTT, APIC_DM_NMI);
-	st_set(&s, APIC_TMICT, 100);
-	st_set(&s, APIC_TMCCT, 100);
+	test_lapic_set(&s, APIC_LVTT, APIC_DM_NMI);
+	test_lapic_set(&s, APIC_TMICT, 100);
+	test_lapic_set(&s, APIC_TMCCT, 100);
 	x86_lapic_set_state(a, &s);
 	f->clk.now += 100;
 	x86_lapic_timer_poll(a, f->clk.now);
@@ -1289,52 +1276,52 @@ static void test_timer_set_state(void **state)
 
 	f->clk.now = 5000;
 	x86_lapic_get_state(a, &s);
-	st_set(&s, APIC_SPIV, 0x1ff);
-	st_set(&s, APIC_LVTT, 0xef);
-	st_set(&s, APIC_TDCR, 0xb);
-	st_set(&s, APIC_TMICT, 1000000000);
+	test_lapic_set(&s, APIC_SPIV, 0x1ff);
+	test_lapic_set(&s, APIC_LVTT, 0xef);
+	test_lapic_set(&s, APIC_TDCR, 0xb);
+	test_lapic_set(&s, APIC_TMICT, 1000000000);
 	/* kvm: restart from TMCCT 5e8 -> TMCCT ~499988502 right after */
-	st_set(&s, APIC_TMCCT, 500000000);
+	test_lapic_set(&s, APIC_TMCCT, 500000000);
 	assert_int_equal(x86_lapic_set_state(a, &s), 0);
 	assert_int_equal(kreg(a, APIC_TMCCT), 500000000);
 	f->clk.now += 12345;
 	assert_int_equal(kreg(a, APIC_TMCCT), 500000000 - 12345);
 	assert_int_equal(x86_lapic_timer_poll(a, f->clk.now), 500000000 - 12345);
 	/* kvm: TMCCT > TMICT restarts from TMICT (reads ~998912837) */
-	st_set(&s, APIC_TMCCT, 2000000000u);
+	test_lapic_set(&s, APIC_TMCCT, 2000000000u);
 	assert_int_equal(x86_lapic_set_state(a, &s), 0);
 	f->clk.now += 1;
 	assert_int_equal(kreg(a, APIC_TMCCT), 999999999);
 	/* kvm: TMCCT 0 with TMICT set fires at once (reads 0 afterwards) */
-	st_set(&s, APIC_TMCCT, 0);
+	test_lapic_set(&s, APIC_TMCCT, 0);
 	assert_int_equal(x86_lapic_set_state(a, &s), 0);
 	assert_int_equal(x86_lapic_timer_poll(a, f->clk.now), INT64_MAX);
 	assert_true(irr_has(a, 0xef));
 	assert_int_equal(kreg(a, APIC_TMCCT), 0);
 	/* kvm: div 2 / div 128 keep TMCCT 1e8 */
-	st_set(&s, APIC_TDCR, 0);
-	st_set(&s, APIC_TMCCT, 100000000);
+	test_lapic_set(&s, APIC_TDCR, 0);
+	test_lapic_set(&s, APIC_TMCCT, 100000000);
 	x86_lapic_set_state(a, &s);
 	assert_int_equal(kreg(a, APIC_TMCCT), 100000000);
-	st_set(&s, APIC_TDCR, 0xa);
+	test_lapic_set(&s, APIC_TDCR, 0xa);
 	x86_lapic_set_state(a, &s);
 	assert_int_equal(kreg(a, APIC_TMCCT), 100000000);
 	assert_int_equal(x86_lapic_timer_poll(a, f->clk.now), 12800000000ll);
 	/* kvm: SET into deadline mode clears TMICT; back to one-shot also */
-	st_set(&s, APIC_LVTT, APIC_LVT_TIMER_TSCDEADLINE | 0xef);
+	test_lapic_set(&s, APIC_LVTT, APIC_LVT_TIMER_TSCDEADLINE | 0xef);
 	x86_lapic_set_state(a, &s);
 	assert_int_equal(kreg(a, APIC_TMICT), 0);
 	assert_int_equal(kreg(a, APIC_TMCCT), 0);
 	assert_int_equal(x86_lapic_timer_poll(a, f->clk.now + 1), INT64_MAX);
-	st_set(&s, APIC_LVTT, 0xef);
-	st_set(&s, APIC_TMICT, 777);
+	test_lapic_set(&s, APIC_LVTT, 0xef);
+	test_lapic_set(&s, APIC_TMICT, 777);
 	x86_lapic_set_state(a, &s);
 	assert_int_equal(kreg(a, APIC_TMICT), 0);
 	/* periodic clamp through SET (kvm: TMICT 10 -> TMCCT up to 200000) */
-	st_set(&s, APIC_LVTT, APIC_LVT_TIMER_PERIODIC | 0xef);
-	st_set(&s, APIC_TDCR, 0xb);
-	st_set(&s, APIC_TMICT, 10);
-	st_set(&s, APIC_TMCCT, 0);
+	test_lapic_set(&s, APIC_LVTT, APIC_LVT_TIMER_PERIODIC | 0xef);
+	test_lapic_set(&s, APIC_TDCR, 0xb);
+	test_lapic_set(&s, APIC_TMICT, 10);
+	test_lapic_set(&s, APIC_TMCCT, 0);
 	x86_lapic_set_state(a, &s);
 	f->clk.now += 37;
 	assert_int_equal(kreg(a, APIC_TMCCT), 200000 - 37);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define VIRQ_TESTUTIL_VCPU
 #include "testutil.h"
 #include "virq/virq.h"
 
@@ -76,28 +77,6 @@ static int msi(int vm, uint32_t dest, uint32_t data)
 	return virq_ioctl(vm, KVM_SIGNAL_MSI, &m);
 }
 
-static struct kvm_vcpu_events get_events(int vcpu)
-{
-	struct kvm_vcpu_events e;
-
-	memset(&e, 0xaa, sizeof(e));
-	assert_int_equal(virq_ioctl(vcpu, KVM_GET_VCPU_EVENTS, &e), 0);
-	return e;
-}
-
-static uint32_t lreg(const struct kvm_lapic_state *s, unsigned off)
-{
-	uint32_t v;
-
-	memcpy(&v, s->regs + off, 4);
-	return v;
-}
-
-static void lset(struct kvm_lapic_state *s, unsigned off, uint32_t v)
-{
-	memcpy(s->regs + off, &v, 4);
-}
-
 static struct kvm_lapic_state get_lapic(int vcpu)
 {
 	struct kvm_lapic_state s;
@@ -111,9 +90,9 @@ static void lapic_enable(struct vmh *h, int i)
 {
 	struct kvm_lapic_state s = get_lapic(h->v[i]);
 
-	lset(&s, 0xf0, 0x1ff);
-	lset(&s, 0x80, 0x20);
-	lset(&s, 0xd0, 1u << (24 + i));
+	test_lapic_set(&s, 0xf0, 0x1ff);
+	test_lapic_set(&s, 0x80, 0x20);
+	test_lapic_set(&s, 0xd0, 1u << (24 + i));
 	assert_int_equal(virq_ioctl(h->v[i], KVM_SET_LAPIC, &s), 0);
 }
 
@@ -121,7 +100,7 @@ static bool irr_has(int vcpu, unsigned vec)
 {
 	struct kvm_lapic_state s = get_lapic(vcpu);
 
-	return (lreg(&s, 0x200 + (vec / 32) * 0x10) >> (vec % 32)) & 1;
+	return (test_lapic_reg(&s, 0x200 + (vec / 32) * 0x10) >> (vec % 32)) & 1;
 }
 
 static uint64_t apic_base(int vcpu)
@@ -172,17 +151,17 @@ static void test_msi_init_sipi(void **state)
 
 		/* The INIT is pending (latched) until something takes it. */
 		assert_int_equal(msi(h.vm, 1, 0x500), 1);
-		e = get_events(h.v[1]);
+		e = test_get_events(h.v[1]);
 		assert_int_equal(e.smi.latched_init, 1);
 		assert_int_equal(e.sipi_vector, 0);
 		assert_int_equal(get_mp(h.v[1]), INIT_RCVD);
-		assert_int_equal(get_events(h.v[1]).smi.latched_init, 0);
+		assert_int_equal(test_get_events(h.v[1]).smi.latched_init, 0);
 		assert_int_equal(get_mp(h.v[1]), INIT_RCVD);
 
 		assert_int_equal(msi(h.vm, 1, 0x612), 1);
 		assert_int_equal(get_mp(h.v[1]), RUNNABLE);
 		/* GET_VCPU_EVENTS never reports the SIPI vector. */
-		e = get_events(h.v[1]);
+		e = test_get_events(h.v[1]);
 		assert_int_equal(e.sipi_vector, 0);
 		assert_false(e.flags & KVM_VCPUEVENT_VALID_SIPI_VECTOR);
 		/* What GET_MP_STATE took is still reported to the VMM, once. */
@@ -236,7 +215,7 @@ static void test_init_bsp_reset(void **state)
 	assert_int_equal(msi(h.vm, 0, 0x45), 1);
 	assert_true(irr_has(h.v[0], 0x45));
 	assert_int_equal(virq_ioctl(h.v[0], KVM_NMI), 0);
-	e = get_events(h.v[0]);
+	e = test_get_events(h.v[0]);
 	e.nmi.masked = 1;
 	e.interrupt.injected = 1;
 	e.interrupt.nr = 0x33;
@@ -249,14 +228,14 @@ static void test_init_bsp_reset(void **state)
 	assert_int_equal(virq_vcpu_accept_events(h.v[0], &vec), VIRQ_ACCEPT_INIT);
 	assert_int_equal(get_mp(h.v[0]), RUNNABLE);
 	l = get_lapic(h.v[0]);
-	assert_int_equal(lreg(&l, 0x20), 0);      /* ID kept */
-	assert_int_equal(lreg(&l, 0xf0), 0xff);   /* software-disabled */
-	assert_int_equal(lreg(&l, 0x80), 0);      /* TPR */
-	assert_int_equal(lreg(&l, 0xd0), 0);      /* LDR */
-	assert_int_equal(lreg(&l, 0x350), 0x700); /* BSP LVT0: ExtINT */
+	assert_int_equal(test_lapic_reg(&l, 0x20), 0);      /* ID kept */
+	assert_int_equal(test_lapic_reg(&l, 0xf0), 0xff);   /* software-disabled */
+	assert_int_equal(test_lapic_reg(&l, 0x80), 0);      /* TPR */
+	assert_int_equal(test_lapic_reg(&l, 0xd0), 0);      /* LDR */
+	assert_int_equal(test_lapic_reg(&l, 0x350), 0x700); /* BSP LVT0: ExtINT */
 	assert_false(irr_has(h.v[0], 0x45));
 	assert_int_equal(apic_base(h.v[0]), 0xfee00900);
-	e = get_events(h.v[0]);
+	e = test_get_events(h.v[0]);
 	assert_int_equal(e.nmi.pending, 0);
 	assert_int_equal(e.nmi.masked, 0);
 	assert_int_equal(e.nmi.injected, 0);
@@ -274,7 +253,7 @@ static void test_init_bsp_reset(void **state)
 	assert_int_equal(get_mp(h.v[1]), RUNNABLE);
 	assert_int_equal(apic_base(h.v[1]), 0xfee00900);
 	l = get_lapic(h.v[1]);
-	assert_int_equal(lreg(&l, 0x350), 0x10000); /* LVT0 follows the reset BSP */
+	assert_int_equal(test_lapic_reg(&l, 0x350), 0x10000); /* LVT0 follows the reset BSP */
 	free_vm(&h);
 }
 
@@ -292,12 +271,12 @@ static void test_icr_init_sipi(void **state)
 	/* Level-triggered de-assert: ignored. */
 	icr = 0x8500; /* INIT, level-triggered, de-assert */
 	assert_int_equal(virq_lapic_write(h.v[0], 0x300, &icr, 4), 0);
-	assert_int_equal(get_events(h.v[1]).smi.latched_init, 0);
+	assert_int_equal(test_get_events(h.v[1]).smi.latched_init, 0);
 	assert_int_equal(get_mp(h.v[1]), UNINIT);
 	/* Level-triggered assert, then edge STARTUP with vector 0x9f. */
 	icr = 0xc500;
 	assert_int_equal(virq_lapic_write(h.v[0], 0x300, &icr, 4), 0);
-	assert_int_equal(get_events(h.v[1]).smi.latched_init, 1);
+	assert_int_equal(test_get_events(h.v[1]).smi.latched_init, 1);
 	icr = 0x469f;
 	assert_int_equal(virq_lapic_write(h.v[0], 0x300, &icr, 4), 0);
 	assert_int_equal(virq_vcpu_accept_events(h.v[1], &vec), VIRQ_ACCEPT_INIT | VIRQ_ACCEPT_SIPI);
@@ -332,7 +311,7 @@ static void test_interrupts_while_waiting(void **state)
 	assert_int_equal(virq_vcpu_accept_events(h.v[1], &vec), VIRQ_ACCEPT_INIT | VIRQ_ACCEPT_SIPI);
 	assert_int_equal(vec, 0);
 	assert_true(irr_has(h.v[1], 0x47));
-	assert_int_equal(get_events(h.v[1]).nmi.pending, 1);
+	assert_int_equal(test_get_events(h.v[1]).nmi.pending, 1);
 	/* SET_MP_STATE(INIT_RECEIVED) is no INIT: nothing is reset. */
 	assert_int_equal(set_mp(h.v[1], INIT_RCVD), 0);
 	assert_true(irr_has(h.v[1], 0x47));
@@ -376,7 +355,7 @@ static void test_set_mp_state(void **state)
 		}
 
 		/* SIPI_RECEIVED starts at the vector SET_VCPU_EVENTS gave. */
-		e = get_events(h.v[2]);
+		e = test_get_events(h.v[2]);
 		e.flags = KVM_VCPUEVENT_VALID_SIPI_VECTOR;
 		e.sipi_vector = 0x9a;
 		assert_int_equal(virq_ioctl(h.v[2], KVM_SET_VCPU_EVENTS, &e), 0);
@@ -391,13 +370,13 @@ static void test_set_mp_state(void **state)
 		/* Setting a state leaves a pending INIT pending. */
 		assert_int_equal(msi(h.vm, 1, 0x500), 1);
 		assert_int_equal(set_mp(h.v[1], RUNNABLE), 0);
-		assert_int_equal(get_events(h.v[1]).smi.latched_init, 1);
+		assert_int_equal(test_get_events(h.v[1]).smi.latched_init, 1);
 		/* A GET with a NULL argument takes it, then fails. */
 		assert_errno(virq_ioctl(h.v[1], KVM_GET_MP_STATE, NULL), EFAULT);
-		assert_int_equal(get_events(h.v[1]).smi.latched_init, 0);
+		assert_int_equal(test_get_events(h.v[1]).smi.latched_init, 0);
 		assert_int_equal(get_mp(h.v[1]), INIT_RCVD);
 		/* SMM cannot be entered in wait-for-SIPI (nor at all here). */
-		e = get_events(h.v[1]);
+		e = test_get_events(h.v[1]);
 		e.flags = KVM_VCPUEVENT_VALID_SMM;
 		e.smi.smm = 1;
 		assert_errno(virq_ioctl(h.v[1], KVM_SET_VCPU_EVENTS, &e), EINVAL);
@@ -454,7 +433,7 @@ static void test_accept_errors(void **state)
 	assert_int_equal(msi(h.vm, 1, 0x500), 1);
 	assert_int_equal(msi(h.vm, 1, 0x6aa), 1);
 	assert_int_equal(virq_vcpu_accept_events(h.v[1], NULL), -EINVAL);
-	assert_int_equal(get_events(h.v[1]).smi.latched_init, 1);
+	assert_int_equal(test_get_events(h.v[1]).smi.latched_init, 1);
 	assert_int_equal(virq_vcpu_accept_events(h.v[1], &vec), VIRQ_ACCEPT_INIT | VIRQ_ACCEPT_SIPI);
 	assert_int_equal(vec, 0xaa);
 	free_vm(&h);
@@ -553,7 +532,7 @@ static void test_save_restore(void **state)
 	assert_int_equal(msi(a.vm, 1, 0x500), 1);
 	assert_int_equal(msi(a.vm, 1, 0x6c1), 1);               /* vCPU 1: INIT + SIPI */
 	assert_int_equal(set_mp(a.v[2], KVM_MP_STATE_SIPI_RECEIVED), 0); /* vCPU 2 */
-	e = get_events(a.v[2]);
+	e = test_get_events(a.v[2]);
 	e.flags = KVM_VCPUEVENT_VALID_SIPI_VECTOR;
 	e.sipi_vector = 0x42;
 	assert_int_equal(virq_ioctl(a.v[2], KVM_SET_VCPU_EVENTS, &e), 0);
@@ -565,13 +544,13 @@ static void test_save_restore(void **state)
 	blob = malloc(n);
 	assert_int_equal(virq_vm_save(a.vm, blob, n, VIRQ_STATE_ARCH), n);
 	/* Saving takes nothing. */
-	assert_int_equal(get_events(a.v[1]).smi.latched_init, 1);
+	assert_int_equal(test_get_events(a.v[1]).smi.latched_init, 1);
 
 	assert_int_equal(virq_vm_restore(b.vm, blob, n), 0);
 	assert_int_equal(get_mp(b.v[0]), RUNNABLE);
 	assert_int_equal(set_mp(b.v[0], HALTED), 0);
 	assert_int_equal(get_mp(b.v[0]), RUNNABLE); /* the kick came along */
-	assert_int_equal(get_events(b.v[1]).smi.latched_init, 1);
+	assert_int_equal(test_get_events(b.v[1]).smi.latched_init, 1);
 	assert_int_equal(virq_vcpu_accept_events(b.v[1], &vec), VIRQ_ACCEPT_INIT | VIRQ_ACCEPT_SIPI);
 	assert_int_equal(vec, 0xc1);
 	assert_int_equal(virq_vcpu_accept_events(b.v[2], &vec), VIRQ_ACCEPT_SIPI);

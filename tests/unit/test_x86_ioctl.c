@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define VIRQ_TESTUTIL_VCPU
 #include "testutil.h"
 #include "virq/virq.h"
 
@@ -71,15 +72,6 @@ static int set_msr(int vcpu, uint32_t index, uint64_t val)
 	m.e[0].index = index;
 	m.e[0].data = val;
 	return virq_ioctl(vcpu, KVM_SET_MSRS, &m);
-}
-
-static struct kvm_vcpu_events get_events(int vcpu)
-{
-	struct kvm_vcpu_events e;
-
-	memset(&e, 0xaa, sizeof(e));
-	assert_int_equal(virq_ioctl(vcpu, KVM_GET_VCPU_EVENTS, &e), 0);
-	return e;
 }
 
 static void test_apic_base_reset(void **state)
@@ -166,7 +158,7 @@ static void test_interrupt_ioctl(void **state)
 	in.irq = 0x31;
 	assert_int_equal(virq_ioctl(h.v[0], KVM_INTERRUPT, &in), 0);
 	assert_int_equal(virq_ioctl(h.v[0], KVM_INTERRUPT, &in), 0);
-	struct kvm_vcpu_events e = get_events(h.v[0]);
+	struct kvm_vcpu_events e = test_get_events(h.v[0]);
 	assert_int_equal(e.interrupt.injected, 1);
 	assert_int_equal(e.interrupt.nr, 0x31);
 	assert_int_equal(e.flags, 0x0d);
@@ -189,7 +181,7 @@ static void test_interrupt_ioctl(void **state)
 	make_vm(&h, SPLIT, 1);
 	assert_int_equal(virq_ioctl(h.v[0], KVM_INTERRUPT, &in), 0);
 	assert_errno(virq_ioctl(h.v[0], KVM_INTERRUPT, &in), EEXIST);
-	e = get_events(h.v[0]);
+	e = test_get_events(h.v[0]);
 	assert_int_equal(e.interrupt.injected, 0);
 	/* Reset LVT0 of the BSP is ExtINT, so the vCPU takes it. */
 	assert_int_equal(virq_vcpu_ack_interrupt(h.v[0]), 0x31);
@@ -205,14 +197,14 @@ static void test_nmi_and_events(void **state)
 		struct kvm_vcpu_events e;
 
 		make_vm(&h, mode, 1);
-		e = get_events(h.v[0]);
+		e = test_get_events(h.v[0]);
 		assert_int_equal(e.nmi.pending, 0);
 		assert_int_equal(e.flags, KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW |
 						  KVM_VCPUEVENT_VALID_SMM);
 		/* At most two NMIs pending. */
 		for (int i = 1; i <= 3; i++) {
 			assert_int_equal(virq_ioctl(h.v[0], KVM_NMI), 0);
-			e = get_events(h.v[0]);
+			e = test_get_events(h.v[0]);
 			assert_int_equal(e.nmi.pending, i < 2 ? i : 2);
 		}
 		assert_errno(virq_ioctl(h.v[0], KVM_SMI), ENOTTY);
@@ -220,7 +212,7 @@ static void test_nmi_and_events(void **state)
 		e.nmi.masked = 1;
 		e.nmi.pending = 3;
 		assert_int_equal(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &e), 0);
-		e = get_events(h.v[0]);
+		e = test_get_events(h.v[0]);
 		assert_int_equal(e.nmi.masked, 1);
 		assert_int_equal(e.nmi.pending, 1);
 
@@ -239,7 +231,7 @@ static void test_nmi_and_events(void **state)
 		assert_errno(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &bad), EINVAL);
 		assert_errno(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, NULL), EFAULT);
 		/* The checks above come before any change. */
-		struct kvm_vcpu_events after = get_events(h.v[0]);
+		struct kvm_vcpu_events after = test_get_events(h.v[0]);
 		assert_memory_equal(&after, &e, sizeof(e));
 		/* SMM and triple-fault refusals come after the kernel has
 		 * committed the interrupt and NMI parts: EINVAL, yet applied. */
@@ -249,13 +241,13 @@ static void test_nmi_and_events(void **state)
 		bad.interrupt.injected = 1;
 		bad.interrupt.nr = 0x30;
 		assert_errno(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &bad), EINVAL);
-		after = get_events(h.v[0]);
+		after = test_get_events(h.v[0]);
 		assert_int_equal(after.interrupt.injected, 1);
 		assert_int_equal(after.interrupt.nr, 0x30);
 		bad = e;
 		bad.flags |= KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
 		assert_errno(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &bad), EINVAL);
-		after = get_events(h.v[0]);
+		after = test_get_events(h.v[0]);
 		assert_int_equal(after.interrupt.injected, 0);
 
 		/* Exceptions round-trip; soft ones (#BP, #OF) read back as not injected. */
@@ -264,24 +256,24 @@ static void test_nmi_and_events(void **state)
 		e.exception.has_error_code = 1;
 		e.exception.error_code = 0x6;
 		assert_int_equal(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &e), 0);
-		after = get_events(h.v[0]);
+		after = test_get_events(h.v[0]);
 		assert_int_equal(after.exception.injected, 1);
 		assert_int_equal(after.exception.nr, 14);
 		assert_int_equal(after.exception.error_code, 6);
 		e.exception.nr = 3;
 		assert_int_equal(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &e), 0);
-		after = get_events(h.v[0]);
+		after = test_get_events(h.v[0]);
 		assert_int_equal(after.exception.injected, 0);
 		assert_int_equal(after.exception.nr, 3);
 		/* A latched INIT round-trips only with an in-kernel LAPIC. */
 		e.flags |= KVM_VCPUEVENT_VALID_SMM;
 		e.smi.latched_init = 1;
 		assert_int_equal(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &e), 0);
-		after = get_events(h.v[0]);
+		after = test_get_events(h.v[0]);
 		assert_int_equal(after.smi.latched_init, mode == NONE ? 0 : 1);
 		e.smi.latched_init = 0;
 		assert_int_equal(virq_ioctl(h.v[0], KVM_SET_VCPU_EVENTS, &e), 0);
-		after = get_events(h.v[0]);
+		after = test_get_events(h.v[0]);
 		assert_int_equal(after.smi.latched_init, 0);
 		free_vm(&h, 1);
 	}
